@@ -1,0 +1,30 @@
+-- recover journal tables for MySQL and MariaDB. `recover::install` runs exactly this file.
+-- utf8mb4_bin: keys compare byte for byte ('Ann' and 'ann' are two entities).
+CREATE TABLE IF NOT EXISTS recover_journal (
+    seq          BIGINT       NOT NULL PRIMARY KEY,
+    changeset_id BIGINT       NOT NULL,  -- seq of the changeset's first entry
+    entity       VARCHAR(255) NOT NULL,  -- the table name
+    entity_key   VARCHAR(500) NOT NULL,  -- canonical JSON of the key
+    op           VARCHAR(16)  NOT NULL,  -- insert | update | delete | undo | redo | restore
+    before_image LONGTEXT,               -- JSON object keyed by column name; NULL for insert
+    after_image  LONGTEXT,               -- NULL for delete
+    undoes       BIGINT,                 -- the seq an undo/redo reverts
+    undo_next    BIGINT,                 -- the seq `undo` reverts while this entry is the newest
+    redo_next    BIGINT,                 -- the seq `redo` reverts while this entry is the newest
+    actor        TEXT,
+    reason       TEXT,
+    recorded_at  BIGINT       NOT NULL,  -- microseconds since 1970-01-01 UTC
+    INDEX recover_journal_entity (entity, entity_key, seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS recover_changesets (
+    id          BIGINT NOT NULL PRIMARY KEY,  -- seq of the changeset's first entry
+    last_seq    BIGINT NOT NULL,              -- seq of its last entry
+    actor       TEXT,
+    reason      TEXT,
+    recorded_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS recover_seq (
+    id       TINYINT NOT NULL PRIMARY KEY,
+    next_seq BIGINT  NOT NULL                -- the last seq handed out
+) ENGINE=InnoDB;
+INSERT IGNORE INTO recover_seq (id, next_seq) VALUES (1, 0);

@@ -1,0 +1,24 @@
+-- recover journal tables for SQLite. `recover::install` runs exactly this file.
+CREATE TABLE IF NOT EXISTS recover_journal (
+    seq          INTEGER PRIMARY KEY,   -- the rowid: strictly increasing
+    changeset_id INTEGER NOT NULL,      -- seq of the changeset's first entry
+    entity       TEXT    NOT NULL,      -- the table name
+    entity_key   TEXT    NOT NULL,      -- canonical JSON of the key
+    op           TEXT    NOT NULL,      -- insert | update | delete | undo | redo | restore
+    before_image TEXT,                  -- JSON object keyed by column name; NULL for insert
+    after_image  TEXT,                  -- NULL for delete
+    undoes       INTEGER,               -- the seq an undo/redo reverts
+    undo_next    INTEGER,               -- the seq `undo` reverts while this entry is the newest
+    redo_next    INTEGER,               -- the seq `redo` reverts while this entry is the newest
+    actor        TEXT,
+    reason       TEXT,
+    recorded_at  INTEGER NOT NULL       -- microseconds since 1970-01-01 UTC
+);
+CREATE INDEX IF NOT EXISTS recover_journal_entity ON recover_journal (entity, entity_key, seq);
+CREATE TABLE IF NOT EXISTS recover_changesets (
+    id          INTEGER PRIMARY KEY,    -- seq of the changeset's first entry
+    last_seq    INTEGER NOT NULL,       -- seq of its last entry
+    actor       TEXT,
+    reason      TEXT,
+    recorded_at INTEGER NOT NULL
+);

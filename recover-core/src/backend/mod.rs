@@ -1,0 +1,226 @@
+//! What differs between databases, one module per backend; the journal queries they share.
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use diesel::QueryResult;
+
+use crate::error::Error;
+use crate::record::Recording;
+use crate::schema::{ChangesetRow, EntryRow};
+
+/// A Diesel connection that can hold a `recover` journal: `SqliteConnection`, `PgConnection`
+/// and `MysqlConnection`, each behind its cargo feature.
+///
+/// Its methods are the journal's storage layer and are not meant to be called directly.
+pub trait JournalConn: diesel::Connection + Sized + 'static {
+    /// The DDL of the journal tables for this backend, as `install` runs it.
+    const INSTALL_SQL: &'static str;
+
+    /// Runs `f` all-or-nothing: a transaction at top level (taking the write lock up front), a
+    /// savepoint inside the caller's transaction.
+    #[doc(hidden)]
+    fn atomically<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R, Error>) -> Result<R, Error>;
+
+    /// The seq for a new entry; `previous` is the seq this call appended last, if any.
+    #[doc(hidden)]
+    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<i64>;
+
+    /// The registered `Recoverable` type of an entity, type-erased to its revert function.
+    #[doc(hidden)]
+    fn reverter(entity: &str) -> Option<Reverter<Self>>;
+
+    #[doc(hidden)]
+    fn append_entry(&mut self, entry: &EntryRow) -> QueryResult<()>;
+    #[doc(hidden)]
+    fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()>;
+    #[doc(hidden)]
+    fn entry(&mut self, seq: i64) -> QueryResult<Option<EntryRow>>;
+    #[doc(hidden)]
+    fn newest_entry(&mut self, entity: &str, key: &str) -> QueryResult<Option<EntryRow>>;
+    #[doc(hidden)]
+    fn entry_before(&mut self, entity: &str, key: &str, seq: i64) -> QueryResult<Option<EntryRow>>;
+    #[doc(hidden)]
+    fn entry_as_of(
+        &mut self,
+        entity: &str,
+        key: &str,
+        micros: i64,
+    ) -> QueryResult<Option<EntryRow>>;
+    #[doc(hidden)]
+    fn nth_entry(&mut self, entity: &str, key: &str, n: i64) -> QueryResult<Option<EntryRow>>;
+    #[doc(hidden)]
+    fn count_entries(&mut self, entity: &str, key: &str) -> QueryResult<i64>;
+    #[doc(hidden)]
+    fn entries_page(
+        &mut self,
+        entity: &str,
+        key: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<EntryRow>>;
+    #[doc(hidden)]
+    fn changeset_last_seq(&mut self, id: i64) -> QueryResult<Option<i64>>;
+    #[doc(hidden)]
+    fn changeset_entries(&mut self, id: i64, last_seq: i64) -> QueryResult<Vec<EntryRow>>;
+}
+
+/// Reverts one journal entry of a `Recoverable` type known only by its entity name; the bool
+/// asks for the conflict check against the entry's after-image.
+#[doc(hidden)]
+pub type Reverter<C> = fn(&mut C, &mut Recording<'_>, &EntryRow, bool) -> Result<(), Error>;
+
+/// Link-time registration of one `Recoverable` type on one backend, so that `undo_changeset`
+/// reverts entities this process has not touched yet. Submitted by `#[derive(Recoverable)]`.
+#[doc(hidden)]
+pub struct Registration<C: 'static> {
+    pub entity: &'static str,
+    pub revert: Reverter<C>,
+}
+
+/// The journal queries every backend runs as they are, expanded inside each backend's impl so
+/// that they are checked against its concrete connection type and prepared once (Diesel's
+/// statement cache).
+macro_rules! shared_journal_queries {
+    () => {
+        fn reverter(entity: &str) -> Option<$crate::backend::Reverter<Self>> {
+            inventory::iter::<$crate::backend::Registration<Self>>
+                .into_iter()
+                .find(|r| r.entity == entity)
+                .map(|r| r.revert)
+        }
+
+        fn append_entry(&mut self, entry: &$crate::schema::EntryRow) -> diesel::QueryResult<()> {
+            diesel::insert_into($crate::schema::recover_journal::table)
+                .values(entry)
+                .execute(self)
+                .map(drop)
+        }
+
+        fn append_changeset(
+            &mut self,
+            changeset: &$crate::schema::ChangesetRow,
+        ) -> diesel::QueryResult<()> {
+            diesel::insert_into($crate::schema::recover_changesets::table)
+                .values(changeset)
+                .execute(self)
+                .map(drop)
+        }
+
+        fn entry(&mut self, seq: i64) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {
+            use $crate::schema::recover_journal as j;
+            j::table.find(seq).first(self).optional()
+        }
+
+        fn newest_entry(
+            &mut self,
+            entity: &str,
+            key: &str,
+        ) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::entity.eq(entity))
+                .filter(j::entity_key.eq(key))
+                .order(j::seq.desc())
+                .first(self)
+                .optional()
+        }
+
+        fn entry_before(
+            &mut self,
+            entity: &str,
+            key: &str,
+            seq: i64,
+        ) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::entity.eq(entity))
+                .filter(j::entity_key.eq(key))
+                .filter(j::seq.lt(seq))
+                .order(j::seq.desc())
+                .first(self)
+                .optional()
+        }
+
+        fn entry_as_of(
+            &mut self,
+            entity: &str,
+            key: &str,
+            micros: i64,
+        ) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::entity.eq(entity))
+                .filter(j::entity_key.eq(key))
+                .filter(j::recorded_at.le(micros))
+                .order(j::seq.desc())
+                .first(self)
+                .optional()
+        }
+
+        fn nth_entry(
+            &mut self,
+            entity: &str,
+            key: &str,
+            n: i64,
+        ) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::entity.eq(entity))
+                .filter(j::entity_key.eq(key))
+                .order(j::seq.asc())
+                .offset(n - 1)
+                .first(self)
+                .optional()
+        }
+
+        fn count_entries(&mut self, entity: &str, key: &str) -> diesel::QueryResult<i64> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::entity.eq(entity))
+                .filter(j::entity_key.eq(key))
+                .count()
+                .get_result(self)
+        }
+
+        fn entries_page(
+            &mut self,
+            entity: &str,
+            key: &str,
+            after_seq: i64,
+            limit: i64,
+        ) -> diesel::QueryResult<Vec<$crate::schema::EntryRow>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::entity.eq(entity))
+                .filter(j::entity_key.eq(key))
+                .filter(j::seq.gt(after_seq))
+                .order(j::seq.asc())
+                .limit(limit)
+                .load(self)
+        }
+
+        fn changeset_last_seq(&mut self, id: i64) -> diesel::QueryResult<Option<i64>> {
+            use $crate::schema::recover_changesets as c;
+            c::table.find(id).select(c::last_seq).first(self).optional()
+        }
+
+        fn changeset_entries(
+            &mut self,
+            id: i64,
+            last_seq: i64,
+        ) -> diesel::QueryResult<Vec<$crate::schema::EntryRow>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::seq.between(id, last_seq))
+                .filter(j::changeset_id.eq(id))
+                .order(j::seq.asc())
+                .load(self)
+        }
+    };
+}
+pub(crate) use shared_journal_queries;

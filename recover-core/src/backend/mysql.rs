@@ -1,0 +1,44 @@
+//! MySQL and MariaDB: rows locked with `SELECT .. FOR UPDATE`, seqs from a counter row.
+
+use diesel::mysql::MysqlConnection;
+use diesel::prelude::*;
+
+use super::{shared_journal_queries, JournalConn, Registration};
+use crate::error::Error;
+
+inventory::collect!(Registration<MysqlConnection>);
+
+#[derive(QueryableByName)]
+struct Seq {
+    #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::BigInt>)]
+    seq: u64,
+}
+
+impl JournalConn for MysqlConnection {
+    const INSTALL_SQL: &'static str = include_str!("../../sql/mysql.sql");
+
+    fn atomically<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R, Error>) -> Result<R, Error> {
+        // A transaction at top level, a savepoint inside the caller's.
+        self.transaction(f)
+    }
+
+    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<i64> {
+        // MySQL has no sequences (MariaDB's are not in MySQL): one counter row, locked until
+        // the transaction ends, so journal writers are serialised as on SQLite and the seqs of
+        // one call are contiguous.
+        if let Some(seq) = previous {
+            diesel::sql_query("UPDATE recover_seq SET next_seq = ? WHERE id = 1")
+                .bind::<diesel::sql_types::BigInt, _>(seq + 1)
+                .execute(self)?;
+            return Ok(seq + 1);
+        }
+        diesel::sql_query(
+            "UPDATE recover_seq SET next_seq = LAST_INSERT_ID(next_seq + 1) WHERE id = 1",
+        )
+        .execute(self)?;
+        let row: Seq = diesel::sql_query("SELECT LAST_INSERT_ID() AS seq").get_result(self)?;
+        i64::try_from(row.seq).map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+    }
+
+    shared_journal_queries!();
+}

@@ -1,0 +1,187 @@
+//! The one error type of `recover`.
+
+use crate::changeset::ChangesetId;
+
+/// Everything that can go wrong in `recover`.
+///
+/// Every variant leaves the database exactly as it was before the call: the call's transaction
+/// (or savepoint) is rolled back. Variants name the entity (its table) and its key so that a
+/// message is actionable on its own.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The row, or the entity's history, does not exist.
+    #[error("{entity} {key}: no such row")]
+    NotFound {
+        /// The entity's table.
+        entity: &'static str,
+        /// The key, as canonical JSON text.
+        key: String,
+    },
+
+    /// `insert` of a key that is already stored.
+    #[error("{entity} {key}: a row with this key already exists")]
+    AlreadyExists {
+        /// The entity's table.
+        entity: &'static str,
+        /// The key, as canonical JSON text.
+        key: String,
+    },
+
+    /// `undo` found no change of this entity that is not yet undone.
+    #[error("{entity} {key}: nothing to undo")]
+    NothingToUndo {
+        /// The entity's table.
+        entity: &'static str,
+        /// The key, as canonical JSON text.
+        key: String,
+    },
+
+    /// `redo` found nothing undone, or a new change was recorded since the last undo.
+    #[error("{entity} {key}: nothing to redo")]
+    NothingToRedo {
+        /// The entity's table.
+        entity: &'static str,
+        /// The key, as canonical JSON text.
+        key: String,
+    },
+
+    /// The stored row differs from the journal's newest after-image: someone changed it outside
+    /// `recover`. Nothing was written; use [`Journal::force`](crate::Journal::force) to
+    /// overwrite anyway.
+    #[error(
+        "{entity} {key}: the stored row was changed outside recover (columns differ: {}); \
+         nothing was written, use Journal::force() to overwrite",
+        columns.join(", ")
+    )]
+    Conflict {
+        /// The entity's table.
+        entity: &'static str,
+        /// The key, as canonical JSON text.
+        key: String,
+        /// What the journal says the row holds (`None`: absent).
+        expected: Option<serde_json::Value>,
+        /// What the row holds now (`None`: absent).
+        actual: Option<serde_json::Value>,
+        /// The SQL names of the columns that differ (every image column when one side is absent).
+        columns: Vec<String>,
+    },
+
+    /// A journal image does not fit the model any more: a column is missing (and the field has
+    /// no `#[recover(default = ..)]`) or holds a value the field's type cannot take.
+    #[error("{entity} journal entry {seq}: column `{column}` {problem}")]
+    SchemaDrift {
+        /// The entity's table.
+        entity: &'static str,
+        /// The journal entry holding the image.
+        seq: i64,
+        /// The SQL column name.
+        column: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// A journal image is not a JSON object, or belongs to another entity.
+    #[error("journal entry {seq}: corrupt image: {problem}")]
+    CorruptImage {
+        /// The journal entry holding the image.
+        seq: i64,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// A journal row is inconsistent (unknown op, dangling pointer, wrong entity).
+    #[error("journal entry {seq}: corrupt journal row: {problem}")]
+    CorruptJournal {
+        /// The journal entry.
+        seq: i64,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// `restore` to a version the entity never had.
+    #[error("{entity} {key}: no version {requested} (the entity has {latest} journal entries)")]
+    VersionOutOfRange {
+        /// The entity's table.
+        entity: &'static str,
+        /// The key, as canonical JSON text.
+        key: String,
+        /// The version asked for (1-based).
+        requested: usize,
+        /// How many entries the entity has.
+        latest: usize,
+    },
+
+    /// `undo_changeset` of an id that names no journal entries.
+    #[error("changeset {0:?} not found in the journal")]
+    ChangesetNotFound(ChangesetId),
+
+    /// The journal holds an entity whose `Recoverable` type is not linked into this program.
+    #[error("journal entity `{0}` has no #[derive(Recoverable)] type in this program")]
+    UnknownEntity(String),
+
+    /// A field value could not be encoded as JSON.
+    #[error("{entity}: column `{column}` cannot be encoded as JSON: {problem}")]
+    Encode {
+        /// The entity's table.
+        entity: &'static str,
+        /// The SQL column name.
+        column: String,
+        /// The serializer's message.
+        problem: String,
+    },
+
+    /// The journal tables do not exist: call [`install`](crate::install) first.
+    #[error("the recover journal is not installed in this database: call recover::install(conn) first ({0})")]
+    NotInstalled(diesel::result::Error),
+
+    /// The database refused because of a concurrent transaction (serialization failure,
+    /// deadlock, or a busy SQLite file after its timeout). Nothing was written; the call can be
+    /// retried as is.
+    #[error("concurrent transaction, retry the call: {0}")]
+    Retryable(diesel::result::Error),
+
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(diesel::result::Error),
+
+    /// Opening a connection failed.
+    #[error("connection error: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as E};
+        match &error {
+            E::DatabaseError(kind, info) => {
+                let message = info.message();
+                let journal_missing = (message.contains("recover_journal")
+                    || message.contains("recover_changesets"))
+                    && (message.contains("no such table")
+                        || message.contains("does not exist")
+                        || message.contains("doesn't exist"));
+                if journal_missing {
+                    Error::NotInstalled(error)
+                } else if matches!(kind, DatabaseErrorKind::SerializationFailure)
+                    || message.contains("deadlock")
+                    || message.contains("Deadlock")
+                    || message.contains("database is locked")
+                    || message.contains("Lock wait timeout")
+                {
+                    Error::Retryable(error)
+                } else {
+                    Error::Database(error)
+                }
+            }
+            _ => Error::Database(error),
+        }
+    }
+}
+
+impl Error {
+    /// `true` when the call failed only because of a concurrent transaction and can be retried.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Retryable(_))
+    }
+}

@@ -1,0 +1,183 @@
+//! The `Journal` builder and the public operations.
+
+use std::sync::Arc;
+
+use crate::backend::JournalConn;
+use crate::changeset::{ChangesetId, ChangesetTx};
+use crate::error::Error;
+use crate::history::{self, Entry};
+use crate::model::{Recoverable, RowStore};
+use crate::record::{self, Recording};
+use crate::revert::{self, At};
+
+/// Records changes with their before-images, and reverts them.
+///
+/// A small builder, cheap to clone: who acts and why are stored with every entry it records.
+/// Every operation runs all-or-nothing in its own transaction, or in a savepoint when called
+/// inside the caller's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Journal {
+    pub(crate) actor: Option<Arc<str>>,
+    pub(crate) reason: Option<Arc<str>>,
+    pub(crate) force: bool,
+}
+
+impl Journal {
+    /// A journal with no actor, no reason, and conflict detection on.
+    pub fn new() -> Self {
+        Journal::default()
+    }
+
+    /// Who makes the changes (stored in each entry's `actor`).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(Arc::from(actor.into()));
+        self
+    }
+
+    /// Why (stored in each entry's `reason`).
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(Arc::from(reason.into()));
+        self
+    }
+
+    /// Undo, redo and restore even when the stored row was changed outside `recover`
+    /// (no [`Error::Conflict`]).
+    pub fn force(mut self) -> Self {
+        self.force = true;
+        self
+    }
+
+    /// Runs `f` as one changeset, all-or-nothing.
+    fn record<C: JournalConn>(
+        &self,
+        conn: &mut C,
+        f: impl FnOnce(&mut C, &mut Recording<'_>) -> Result<(), Error>,
+    ) -> Result<ChangesetId, Error> {
+        conn.atomically(|conn| {
+            let mut rec = Recording::new(self);
+            f(conn, &mut rec)?;
+            rec.finish(conn)
+        })
+    }
+
+    /// Inserts `row` and journals it. [`Error::AlreadyExists`] if its key is stored already.
+    pub fn insert<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        row: &T,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, |conn, rec| record::insert(conn, rec, row))
+    }
+
+    /// Writes every column of `row` to the stored row with its key, journaling the stored row
+    /// as the before-image (read in the same transaction). [`Error::NotFound`] if there is none.
+    pub fn update<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        row: &T,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, |conn, rec| record::update(conn, rec, row))
+    }
+
+    /// Deletes the stored row with `row`'s key, journaling it as the before-image.
+    pub fn delete<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        row: &T,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, |conn, rec| record::delete(conn, rec, &row.key()))
+    }
+
+    /// Deletes the stored row with `key`, journaling it as the before-image.
+    pub fn delete_by_key<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        key: &T::Key,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, |conn, rec| record::delete::<T, _>(conn, rec, key))
+    }
+
+    /// Reverts the entity's newest change that is not undone yet (stack semantics, like an
+    /// editor): an insert is deleted, an update written back, a delete re-inserted. The undo is
+    /// itself journaled. [`Error::NothingToUndo`] when there is nothing left;
+    /// [`Error::Conflict`] when the row was changed outside `recover`.
+    pub fn undo<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        key: &T::Key,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, |conn, rec| revert::undo::<T, _>(conn, rec, key))
+    }
+
+    /// Re-applies the most recently undone change. [`Error::NothingToRedo`] when nothing is
+    /// undone, or a new change was recorded since.
+    pub fn redo<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        key: &T::Key,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, |conn, rec| revert::redo::<T, _>(conn, rec, key))
+    }
+
+    /// Brings the entity to its state after its n-th entry ([`At::Version`]) or as of an
+    /// instant ([`At::Time`]; deleted if it did not exist then). The restore is journaled, can
+    /// be undone, and clears the redo stack.
+    pub fn restore<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        key: &T::Key,
+        at: At,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, |conn, rec| {
+            revert::restore::<T, _>(conn, rec, key, at)
+        })
+    }
+
+    /// Every journal entry of the entity, oldest first (empty if it has none).
+    pub fn history<T: Recoverable>(
+        &self,
+        conn: &mut impl JournalConn,
+        key: &T::Key,
+    ) -> Result<Vec<Entry<T>>, Error> {
+        history::page::<T, _>(conn, key, i64::MIN, usize::MAX)
+    }
+
+    /// Up to `limit` entries of the entity with a seq greater than `after_seq`, oldest first:
+    /// a long history read page by page (pass the last seq of one page to get the next).
+    pub fn history_page<T: Recoverable>(
+        &self,
+        conn: &mut impl JournalConn,
+        key: &T::Key,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Entry<T>>, Error> {
+        history::page::<T, _>(conn, key, after_seq, limit)
+    }
+
+    /// Runs `f` as one changeset: every change made through the [`ChangesetTx`] is journaled
+    /// under one id, and all of them are kept or none (an error from `f` rolls everything back).
+    pub fn changeset<C: JournalConn>(
+        &self,
+        conn: &mut C,
+        f: impl FnOnce(&mut ChangesetTx<'_, '_, C>) -> Result<(), Error>,
+    ) -> Result<ChangesetId, Error> {
+        conn.atomically(|conn| {
+            let mut tx = ChangesetTx::new(conn, Recording::new(self));
+            f(&mut tx)?;
+            tx.finish()
+        })
+    }
+
+    /// Reverts every entry of a changeset, newest first, in one transaction, and returns the id
+    /// of the changeset that did it (which can be undone the same way). A row changed after the
+    /// changeset is a [`Error::Conflict`] and aborts it all, unless forced.
+    pub fn undo_changeset<C: JournalConn>(
+        &self,
+        conn: &mut C,
+        changeset: ChangesetId,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, |conn, rec| {
+            revert::undo_changeset(conn, rec, changeset)
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! What `#[derive(Recoverable)]` implements: the model's description and its row access.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::JournalConn;
+use crate::error::Error;
+use crate::image::{ImageReader, ImageWriter};
+
+/// A Diesel model whose changes `recover` can journal and revert.
+///
+/// Implement it with `#[derive(Recoverable)]`; the derive reads the model's
+/// `#[diesel(table_name = .., primary_key(..))]` and `column_name` attributes.
+pub trait Recoverable: Sized + 'static {
+    /// The primary key: the key field's type, or the tuple of the key fields' types in
+    /// `primary_key(..)` order.
+    type Key: Serialize + DeserializeOwned + Clone + std::fmt::Debug;
+
+    /// The entity name stored in the journal: the table's name.
+    const ENTITY: &'static str;
+
+    /// The columns an image holds (every column but the `#[recover(skip)]` ones).
+    const COLUMNS: &'static [ImageColumn];
+
+    /// This row's key.
+    fn key(&self) -> Self::Key;
+
+    #[doc(hidden)]
+    fn write_image(&self, image: &mut ImageWriter) -> Result<(), Error>;
+
+    #[doc(hidden)]
+    fn from_image(image: &ImageReader<'_>) -> Result<Self, Error>;
+}
+
+/// One column of a model's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageColumn {
+    /// The SQL column name (Diesel's `Column::NAME`).
+    pub name: &'static str,
+    /// Names the column had in older images (`#[recover(renamed_from = "..")]`).
+    pub renamed_from: &'static [&'static str],
+}
+
+/// A connection on which rows of `T` can be read and written: implemented by
+/// `#[derive(Recoverable)]` for every connection type whose backend feature is on.
+///
+/// Public operations take `conn: &mut impl RowStore<T>`, so that `journal.undo::<Account>(..)`
+/// names the model alone.
+pub trait RowStore<T: Recoverable>: JournalConn {
+    /// Reads the row (locking it on PostgreSQL and MySQL).
+    #[doc(hidden)]
+    fn load_row(&mut self, key: &T::Key) -> diesel::QueryResult<Option<T>>;
+    /// Inserts every column.
+    #[doc(hidden)]
+    fn insert_row(&mut self, row: &T) -> diesel::QueryResult<usize>;
+    /// Writes every non-key column (skipped ones included).
+    #[doc(hidden)]
+    fn update_row(&mut self, row: &T) -> diesel::QueryResult<usize>;
+    /// Writes the non-key image columns, leaving skipped columns as they are.
+    #[doc(hidden)]
+    fn restore_row(&mut self, row: &T) -> diesel::QueryResult<usize>;
+    /// Deletes the row.
+    #[doc(hidden)]
+    fn delete_row(&mut self, key: &T::Key) -> diesel::QueryResult<usize>;
+}

@@ -1,0 +1,204 @@
+//! The hot path: recording one change, and the bookkeeping of one changeset.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::backend::JournalConn;
+use crate::changeset::ChangesetId;
+use crate::error::Error;
+use crate::history::Op;
+use crate::image;
+use crate::journal::Journal;
+use crate::model::{Recoverable, RowStore};
+use crate::schema::{ChangesetRow, EntryRow};
+
+/// The entries one call (or one changeset block) appends: they share a changeset id, the
+/// journal's actor and reason, and one timestamp.
+#[doc(hidden)]
+pub struct Recording<'j> {
+    pub(crate) journal: &'j Journal,
+    first: Option<i64>,
+    last: i64,
+    recorded_at: i64,
+}
+
+/// Where an entry leaves the entity's undo and redo stacks.
+pub(crate) enum Stack {
+    /// A new change: undo reverts it next, and nothing is left to redo.
+    Push,
+    /// An undo: `undo_next` is what undo reverts after it; redo reverts the undo itself.
+    Undo { undo_next: Option<i64> },
+    /// A redo: undo reverts the redo itself; `redo_next` is what redo reverts after it.
+    Redo { redo_next: Option<i64> },
+}
+
+/// One entry to append, before its seq is known.
+pub(crate) struct NewEntry<'a> {
+    pub entity: &'static str,
+    pub key: &'a str,
+    pub op: Op,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub undoes: Option<i64>,
+    pub stack: Stack,
+}
+
+impl<'j> Recording<'j> {
+    pub(crate) fn new(journal: &'j Journal) -> Self {
+        Recording {
+            journal,
+            first: None,
+            last: 0,
+            recorded_at: now_micros(),
+        }
+    }
+
+    /// Appends one entry; returns its seq.
+    pub(crate) fn append<C: JournalConn>(
+        &mut self,
+        conn: &mut C,
+        entry: NewEntry<'_>,
+    ) -> Result<i64, Error> {
+        let seq = conn.next_seq(self.first.map(|_| self.last))?;
+        let changeset_id = *self.first.get_or_insert(seq);
+        self.last = seq;
+        let (undo_next, redo_next) = match entry.stack {
+            Stack::Push => (Some(seq), None),
+            Stack::Undo { undo_next } => (undo_next, Some(seq)),
+            Stack::Redo { redo_next } => (Some(seq), redo_next),
+        };
+        conn.append_entry(&EntryRow {
+            seq,
+            changeset_id,
+            entity: entry.entity.to_owned(),
+            entity_key: entry.key.to_owned(),
+            op: entry.op.as_str().to_owned(),
+            before_image: entry.before,
+            after_image: entry.after,
+            undoes: entry.undoes,
+            undo_next,
+            redo_next,
+            actor: self.journal.actor.as_deref().map(str::to_owned),
+            reason: self.journal.reason.as_deref().map(str::to_owned),
+            recorded_at: self.recorded_at,
+        })?;
+        Ok(seq)
+    }
+
+    /// Closes the changeset: a changeset of several entries gets its `recover_changesets` row
+    /// (the range of its seqs); a single entry carries its own metadata.
+    pub(crate) fn finish<C: JournalConn>(self, conn: &mut C) -> Result<ChangesetId, Error> {
+        match self.first {
+            None => Ok(ChangesetId::EMPTY),
+            Some(first) if first == self.last => Ok(ChangesetId(first)),
+            Some(first) => {
+                conn.append_changeset(&ChangesetRow {
+                    id: first,
+                    last_seq: self.last,
+                    actor: self.journal.actor.as_deref().map(str::to_owned),
+                    reason: self.journal.reason.as_deref().map(str::to_owned),
+                    recorded_at: self.recorded_at,
+                })?;
+                Ok(ChangesetId(first))
+            }
+        }
+    }
+}
+
+fn now_micros() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Records an insert: the row must not exist yet.
+pub(crate) fn insert<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    row: &T,
+) -> Result<(), Error> {
+    let key = row.key();
+    let key_text = image::encode_key::<T>(&key)?;
+    if conn.load_row(&key)?.is_some() {
+        return Err(Error::AlreadyExists {
+            entity: T::ENTITY,
+            key: key_text,
+        });
+    }
+    let after = image::encode(row)?;
+    conn.insert_row(row)?;
+    rec.append(
+        conn,
+        NewEntry::change(T::ENTITY, &key_text, Op::Insert, None, Some(after)),
+    )?;
+    Ok(())
+}
+
+/// Records an update. Round trips: read (and lock) the stored row as the before-image, write
+/// every column, append the entry (plus the seq lookup on SQLite, one B-tree page read).
+pub(crate) fn update<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    row: &T,
+) -> Result<(), Error> {
+    let key = row.key();
+    let key_text = image::encode_key::<T>(&key)?;
+    let stored = stored_row(conn, &key, &key_text)?;
+    let before = image::encode(&stored)?;
+    let after = image::encode(row)?;
+    conn.update_row(row)?;
+    rec.append(
+        conn,
+        NewEntry::change(T::ENTITY, &key_text, Op::Update, Some(before), Some(after)),
+    )?;
+    Ok(())
+}
+
+/// Records a delete of the row with `key`; the before-image is the stored row.
+pub(crate) fn delete<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    key: &T::Key,
+) -> Result<(), Error> {
+    let key_text = image::encode_key::<T>(key)?;
+    let stored = stored_row(conn, key, &key_text)?;
+    let before = image::encode(&stored)?;
+    conn.delete_row(key)?;
+    rec.append(
+        conn,
+        NewEntry::change(T::ENTITY, &key_text, Op::Delete, Some(before), None),
+    )?;
+    Ok(())
+}
+
+fn stored_row<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    key: &T::Key,
+    key_text: &str,
+) -> Result<T, Error> {
+    conn.load_row(key)?.ok_or_else(|| Error::NotFound {
+        entity: T::ENTITY,
+        key: key_text.to_owned(),
+    })
+}
+
+impl<'a> NewEntry<'a> {
+    /// A new change (insert, update, delete, restore): it clears the redo stack.
+    pub(crate) fn change(
+        entity: &'static str,
+        key: &'a str,
+        op: Op,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Self {
+        NewEntry {
+            entity,
+            key,
+            op,
+            before,
+            after,
+            undoes: None,
+            stack: Stack::Push,
+        }
+    }
+}

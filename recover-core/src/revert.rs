@@ -1,0 +1,264 @@
+//! Undo, redo, restore and changeset undo: writing a recorded image back, journaled.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::backend::JournalConn;
+use crate::changeset::ChangesetId;
+use crate::error::Error;
+use crate::history::Op;
+use crate::image;
+use crate::model::{Recoverable, RowStore};
+use crate::record::{NewEntry, Recording, Stack};
+use crate::schema::EntryRow;
+
+/// The state `restore` brings an entity to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// The state right after the entity's n-th journal entry (1-based, counting every entry:
+    /// undo, redo and restore entries too).
+    Version(usize),
+    /// The state as of this instant; if the entity did not exist then, the row is deleted.
+    Time(DateTime<Utc>),
+}
+
+/// Undoes the entity's newest change that is not undone yet.
+pub(crate) fn undo<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    key: &T::Key,
+) -> Result<(), Error> {
+    let key_text = image::encode_key::<T>(key)?;
+    let nothing = || Error::NothingToUndo {
+        entity: T::ENTITY,
+        key: key_text.clone(),
+    };
+    let newest = conn
+        .newest_entry(T::ENTITY, &key_text)?
+        .ok_or_else(nothing)?;
+    let target = newest.undo_next.ok_or_else(nothing)?;
+    let target = entry_of::<T, C>(conn, &newest, target)?;
+    revert::<T, C>(conn, rec, key, &newest, &target, Some(&newest))
+}
+
+/// Re-applies the most recently undone change, unless a new change was recorded since.
+pub(crate) fn redo<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    key: &T::Key,
+) -> Result<(), Error> {
+    let key_text = image::encode_key::<T>(key)?;
+    let nothing = || Error::NothingToRedo {
+        entity: T::ENTITY,
+        key: key_text.clone(),
+    };
+    let newest = conn
+        .newest_entry(T::ENTITY, &key_text)?
+        .ok_or_else(nothing)?;
+    let target = newest.redo_next.ok_or_else(nothing)?;
+    let target = entry_of::<T, C>(conn, &newest, target)?;
+    revert::<T, C>(conn, rec, key, &newest, &target, Some(&newest))
+}
+
+/// Brings the entity to a recorded state; the restore is a new change (it clears redo).
+pub(crate) fn restore<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    key: &T::Key,
+    at: At,
+) -> Result<(), Error> {
+    let key_text = image::encode_key::<T>(key)?;
+    let newest = conn
+        .newest_entry(T::ENTITY, &key_text)?
+        .ok_or_else(|| Error::NotFound {
+            entity: T::ENTITY,
+            key: key_text.clone(),
+        })?;
+    let source = match at {
+        At::Version(n) => {
+            let entry = match i64::try_from(n) {
+                Ok(n) if n >= 1 => conn.nth_entry(T::ENTITY, &key_text, n)?,
+                _ => None,
+            };
+            let Some(entry) = entry else {
+                let latest = conn.count_entries(T::ENTITY, &key_text)?;
+                return Err(Error::VersionOutOfRange {
+                    entity: T::ENTITY,
+                    key: key_text,
+                    requested: n,
+                    latest: usize::try_from(latest).unwrap_or(usize::MAX),
+                });
+            };
+            Some(entry)
+        }
+        At::Time(t) => conn.entry_as_of(T::ENTITY, &key_text, t.timestamp_micros())?,
+    };
+    let (image, image_seq) = match &source {
+        Some(entry) => (entry.after_image.as_deref(), entry.seq),
+        None => (None, newest.seq),
+    };
+    let (before, after) =
+        write::<T, C>(conn, rec, key, &key_text, Some(&newest), image, image_seq)?;
+    let entry = NewEntry::change(T::ENTITY, &key_text, Op::Restore, before, after);
+    rec.append(conn, entry)?;
+    Ok(())
+}
+
+/// Reverts every entry of a changeset, newest first. The conflict baseline of each entity is
+/// the changeset's own last after-image of it.
+pub(crate) fn undo_changeset<C: JournalConn>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    changeset: ChangesetId,
+) -> Result<(), Error> {
+    if changeset == ChangesetId::EMPTY {
+        return Ok(());
+    }
+    let id = changeset.0;
+    let last = conn.changeset_last_seq(id)?.unwrap_or(id);
+    let entries = conn.changeset_entries(id, last)?;
+    if entries.is_empty() {
+        return Err(Error::ChangesetNotFound(changeset));
+    }
+    let mut seen = HashSet::new();
+    for entry in entries.iter().rev() {
+        let revert =
+            C::reverter(&entry.entity).ok_or_else(|| Error::UnknownEntity(entry.entity.clone()))?;
+        let first_of_entity = seen.insert((entry.entity.as_str(), entry.entity_key.as_str()));
+        revert(conn, rec, entry, first_of_entity)?;
+    }
+    Ok(())
+}
+
+/// Reverts one entry of a changeset; the type-erased form is registered per model and backend.
+#[doc(hidden)]
+pub fn revert_entry<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    target: &EntryRow,
+    check_conflict: bool,
+) -> Result<(), Error> {
+    let key = image::decode_key::<T>(target.seq, &target.entity_key)?;
+    let newest = conn
+        .newest_entry(T::ENTITY, &target.entity_key)?
+        .ok_or_else(|| Error::CorruptJournal {
+            seq: target.seq,
+            problem: "the entity has no newest entry".to_owned(),
+        })?;
+    let baseline = check_conflict.then_some(target);
+    revert::<T, C>(conn, rec, &key, &newest, target, baseline)
+}
+
+/// Loads entry `seq`, which `newest` points to, checking it is of the same entity.
+fn entry_of<T: Recoverable, C: JournalConn>(
+    conn: &mut C,
+    newest: &EntryRow,
+    seq: i64,
+) -> Result<EntryRow, Error> {
+    if seq == newest.seq {
+        return Ok(newest.clone());
+    }
+    match conn.entry(seq)? {
+        Some(entry) if entry.entity == newest.entity && entry.entity_key == newest.entity_key => {
+            Ok(entry)
+        }
+        _ => Err(Error::CorruptJournal {
+            seq: newest.seq,
+            problem: format!("points to entry {seq}, which is not an entry of this entity"),
+        }),
+    }
+}
+
+/// Writes `target`'s before-image back and journals it as an undo or a redo (or, when the
+/// target is not on top of either stack, as a new change that reverts it).
+fn revert<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    key: &T::Key,
+    newest: &EntryRow,
+    target: &EntryRow,
+    baseline: Option<&EntryRow>,
+) -> Result<(), Error> {
+    let key_text = &target.entity_key;
+    let image = target.before_image.as_deref();
+    let (before, after) = write::<T, C>(conn, rec, key, key_text, baseline, image, target.seq)?;
+    let (op, stack) = if newest.undo_next == Some(target.seq) {
+        let below = conn.entry_before(T::ENTITY, key_text, target.seq)?;
+        let undo_next = below.and_then(|e| e.undo_next);
+        (Op::Undo, Stack::Undo { undo_next })
+    } else if newest.redo_next == Some(target.seq) {
+        let below = conn.entry_before(T::ENTITY, key_text, target.seq)?;
+        let redo_next = below.and_then(|e| e.redo_next);
+        (Op::Redo, Stack::Redo { redo_next })
+    } else if target.op == Op::Undo.as_str() {
+        (Op::Redo, Stack::Push)
+    } else {
+        (Op::Undo, Stack::Push)
+    };
+    let entry = NewEntry {
+        entity: T::ENTITY,
+        key: key_text,
+        op,
+        before,
+        after,
+        undoes: Some(target.seq),
+        stack,
+    };
+    rec.append(conn, entry)?;
+    Ok(())
+}
+
+/// Checks the stored row against `baseline`'s after-image (unless forced), then makes the row
+/// hold `image` (absent: deleted). Returns the before- and after-images of the change.
+fn write<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &Recording<'_>,
+    key: &T::Key,
+    key_text: &str,
+    baseline: Option<&EntryRow>,
+    image: Option<&str>,
+    image_seq: i64,
+) -> Result<(Option<String>, Option<String>), Error> {
+    let stored = conn.load_row(key)?;
+    let before = stored.as_ref().map(image::encode).transpose()?;
+    if let (Some(baseline), false) = (baseline, rec.journal.force) {
+        check_conflict::<T>(baseline, before.as_deref(), key_text)?;
+    }
+    let row = image
+        .map(|text| image::decode::<T>(image_seq, text, key_text))
+        .transpose()?;
+    match (&stored, &row) {
+        (Some(_), Some(row)) => drop(conn.restore_row(row)?),
+        (None, Some(row)) => drop(conn.insert_row(row)?),
+        (Some(_), None) => drop(conn.delete_row(key)?),
+        (None, None) => {}
+    }
+    let after = row.as_ref().map(image::encode).transpose()?;
+    Ok((before, after))
+}
+
+/// `Conflict` unless the stored row (its image) equals `baseline`'s after-image.
+fn check_conflict<T: Recoverable>(
+    baseline: &EntryRow,
+    stored: Option<&str>,
+    key_text: &str,
+) -> Result<(), Error> {
+    let expected = baseline
+        .after_image
+        .as_deref()
+        .map(|text| image::parse(baseline.seq, text))
+        .transpose()?;
+    let actual = stored.map(|text| image::parse(0, text)).transpose()?;
+    let columns = image::conflicting_columns::<T>(expected.as_ref(), actual.as_ref());
+    if columns.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Conflict {
+        entity: T::ENTITY,
+        key: key_text.to_owned(),
+        expected: expected.map(serde_json::Value::Object),
+        actual: actual.map(serde_json::Value::Object),
+        columns,
+    })
+}

@@ -1,0 +1,88 @@
+//! The journal's two tables: their Diesel description, their rows, and `install`.
+
+use crate::backend::JournalConn;
+use crate::error::Error;
+
+diesel::table! {
+    /// One row per recorded change of one entity.
+    recover_journal (seq) {
+        seq -> BigInt,
+        changeset_id -> BigInt,
+        entity -> Text,
+        entity_key -> Text,
+        op -> Text,
+        before_image -> Nullable<Text>,
+        after_image -> Nullable<Text>,
+        undoes -> Nullable<BigInt>,
+        undo_next -> Nullable<BigInt>,
+        redo_next -> Nullable<BigInt>,
+        actor -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Metadata of changesets with more than one entry.
+    recover_changesets (id) {
+        id -> BigInt,
+        last_seq -> BigInt,
+        actor -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        recorded_at -> BigInt,
+    }
+}
+
+/// One `recover_journal` row, as stored.
+///
+/// `undo_next` and `redo_next` make undo and redo index lookups: they hold the seq that `undo`
+/// (and `redo`) of this entity reverts once this entry is the entity's newest. `changeset_id` is
+/// the seq of the changeset's first entry; `recorded_at` is microseconds since the Unix epoch, UTC.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq, diesel::Queryable, diesel::Insertable)]
+#[diesel(table_name = recover_journal)]
+pub struct EntryRow {
+    pub seq: i64,
+    pub changeset_id: i64,
+    pub entity: String,
+    pub entity_key: String,
+    pub op: String,
+    pub before_image: Option<String>,
+    pub after_image: Option<String>,
+    pub undoes: Option<i64>,
+    pub undo_next: Option<i64>,
+    pub redo_next: Option<i64>,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub recorded_at: i64,
+}
+
+/// One `recover_changesets` row: written only for changesets of more than one entry (a
+/// single-entry changeset keeps its metadata in its entry, and its id is that entry's seq).
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq, diesel::Queryable, diesel::Insertable)]
+#[diesel(table_name = recover_changesets)]
+pub struct ChangesetRow {
+    pub id: i64,
+    pub last_seq: i64,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub recorded_at: i64,
+}
+
+/// Creates the journal tables and their index if they do not exist yet. Idempotent; run it
+/// once at start-up (or run the backend's SQL, [`JournalConn::INSTALL_SQL`], in your own
+/// migrations).
+///
+/// ```
+/// use diesel::{Connection, SqliteConnection};
+///
+/// let mut conn = SqliteConnection::establish(":memory:")?;
+/// recover_core::install(&mut conn)?;
+/// recover_core::install(&mut conn)?; // a second call changes nothing
+/// # Ok::<(), recover_core::Error>(())
+/// ```
+pub fn install<C: JournalConn>(conn: &mut C) -> Result<(), Error> {
+    conn.batch_execute(C::INSTALL_SQL)?;
+    Ok(())
+}

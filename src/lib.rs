@@ -1,0 +1,2 @@
+pub use recover_core::*;
+pub use recover_derive::Recoverable;
