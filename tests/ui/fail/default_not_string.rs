@@ -1,0 +1,19 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        credits -> Integer,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i32,
+    #[recover(default = 5)]
+    credits: i32,
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        name -> Text,
+    }
+}
+
+// No table_name: the derive looks for `people_rows`.
+#[derive(Recoverable)]
+struct PeopleRow {
+    id: i32,
+    name: String,
+}
+
+fn main() {}

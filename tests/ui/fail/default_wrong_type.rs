@@ -1,0 +1,23 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        plan -> Text,
+    }
+}
+
+fn default_plan() -> i32 {
+    0
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i32,
+    #[recover(default = "default_plan")]
+    plan: String,
+}
+
+fn main() {}

@@ -1,0 +1,23 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        password_hash -> Text,
+    }
+}
+
+fn no_hash() -> Option<String> {
+    None
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i32,
+    #[recover(skip, default = "no_hash")]
+    password_hash: String,
+}
+
+fn main() {}

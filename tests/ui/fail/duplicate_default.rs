@@ -1,0 +1,27 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        plan -> Text,
+    }
+}
+
+fn free() -> String {
+    "free".into()
+}
+
+fn basic() -> String {
+    "basic".into()
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i32,
+    #[recover(default = "free", default = "basic")]
+    plan: String,
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    countries (code) {
+        code -> Text,
+        name -> Text,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = countries)]
+struct Country {
+    code: String,
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,19 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        display_name -> Text,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i32,
+    #[recover(renamed_from = "name", renamed_from = "name")]
+    display_name: String,
+}
+
+fn main() {}

@@ -1,0 +1,21 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    memberships (user_id, group_id) {
+        user_id -> Integer,
+        group_id -> Integer,
+        role -> Text,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = memberships, primary_key(user_id, group_id))]
+struct Membership {
+    user_id: i32,
+    #[recover(skip)]
+    group_id: i32,
+    role: String,
+}
+
+fn main() {}

@@ -1,0 +1,19 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        password_hash -> Text,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i32,
+    #[recover(skip(always))]
+    password_hash: String,
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    points (id) {
+        id -> Integer,
+        x -> Integer,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = points)]
+struct Point(i32, i32);
+
+fn main() {}

@@ -1,0 +1,17 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    bits (id) {
+        id -> Integer,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = bits)]
+union Bits {
+    id: i32,
+    raw: u32,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    markers (id) {
+        id -> Integer,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = markers)]
+struct Marker;
+
+fn main() {}

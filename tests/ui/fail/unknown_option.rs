@@ -1,0 +1,19 @@
+use diesel::prelude::*;
+use recover::Recoverable;
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        name -> Text,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i32,
+    #[recover(ignore)]
+    name: String,
+}
+
+fn main() {}
