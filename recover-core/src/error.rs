@@ -156,8 +156,9 @@ impl From<diesel::result::Error> for Error {
         match &error {
             E::DatabaseError(kind, info) => {
                 let message = info.message();
-                let journal_missing = (message.contains("recover_journal")
-                    || message.contains("recover_changesets"))
+                let journal_missing = ["recover_journal", "recover_changesets", "recover_seq"]
+                    .iter()
+                    .any(|table| message.contains(table))
                     && (message.contains("no such table")
                         || message.contains("does not exist")
                         || message.contains("doesn't exist"));
