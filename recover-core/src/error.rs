@@ -60,9 +60,9 @@ pub enum Error {
         /// The key, as canonical JSON text.
         key: String,
         /// What the journal says the row holds (`None`: absent).
-        expected: Option<serde_json::Value>,
+        expected: Option<Box<serde_json::Value>>,
         /// What the row holds now (`None`: absent).
-        actual: Option<serde_json::Value>,
+        actual: Option<Box<serde_json::Value>>,
         /// The SQL names of the columns that differ (every image column when one side is absent).
         columns: Vec<String>,
     },

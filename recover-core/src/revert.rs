@@ -38,7 +38,7 @@ pub(crate) fn undo<T: Recoverable, C: RowStore<T>>(
         .newest_entry(T::ENTITY, &key_text)?
         .ok_or_else(nothing)?;
     let target = newest.undo_next.ok_or_else(nothing)?;
-    let target = entry_of::<T, C>(conn, &newest, target)?;
+    let target = entry_of(conn, &newest, target)?;
     revert::<T, C>(conn, rec, key, &newest, &target, Some(&newest))
 }
 
@@ -57,7 +57,7 @@ pub(crate) fn redo<T: Recoverable, C: RowStore<T>>(
         .newest_entry(T::ENTITY, &key_text)?
         .ok_or_else(nothing)?;
     let target = newest.redo_next.ok_or_else(nothing)?;
-    let target = entry_of::<T, C>(conn, &newest, target)?;
+    let target = entry_of(conn, &newest, target)?;
     revert::<T, C>(conn, rec, key, &newest, &target, Some(&newest))
 }
 
@@ -151,7 +151,7 @@ pub fn revert_entry<T: Recoverable, C: RowStore<T>>(
 }
 
 /// Loads entry `seq`, which `newest` points to, checking it is of the same entity.
-fn entry_of<T: Recoverable, C: JournalConn>(
+fn entry_of<C: JournalConn>(
     conn: &mut C,
     newest: &EntryRow,
     seq: i64,
@@ -257,8 +257,8 @@ fn check_conflict<T: Recoverable>(
     Err(Error::Conflict {
         entity: T::ENTITY,
         key: key_text.to_owned(),
-        expected: expected.map(serde_json::Value::Object),
-        actual: actual.map(serde_json::Value::Object),
+        expected: expected.map(|m| Box::new(serde_json::Value::Object(m))),
+        actual: actual.map(|m| Box::new(serde_json::Value::Object(m))),
         columns,
     })
 }

@@ -238,10 +238,13 @@ const MYSQL_TABLES: &str = "
         password_hash TEXT NOT NULL, plan TEXT NOT NULL, score DOUBLE NOT NULL,
         active BOOLEAN NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;";
 
-/// Where a backend's test database lives; dropped (schema, database, file) when the test ends.
+/// Removes a test database (schema, database, file) when the test ends.
+type Cleanup<C> = Box<dyn FnOnce(&mut C)>;
+
+/// A backend's test database, removed when the test ends.
 pub struct Fresh<C> {
     pub conn: C,
-    cleanup: Option<Box<dyn FnOnce(&mut C)>>,
+    cleanup: Option<Cleanup<C>>,
 }
 
 impl<C> Drop for Fresh<C> {

@@ -1,3 +1,5 @@
+#![allow(unused_imports)] // the derive expands to nothing on error, so the prelude goes unused
+
 use diesel::prelude::*;
 use recover::Recoverable;
 
@@ -9,7 +11,7 @@ diesel::table! {
 }
 
 /// A column type that implements neither `Serialize` nor `Deserialize`.
-#[derive(Debug, Clone, PartialEq, diesel::AsExpression, diesel::FromSqlRow)]
+#[derive(Debug, Clone, PartialEq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Secret(String);
 
@@ -17,7 +19,7 @@ impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlit
     fn from_sql(
         bytes: diesel::sqlite::SqliteValue<'_, '_, '_>,
     ) -> diesel::deserialize::Result<Self> {
-        <String as diesel::deserialize::FromSql<_, diesel::sqlite::Sqlite>>::from_sql(bytes)
+        <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::sqlite::Sqlite>>::from_sql(bytes)
             .map(Secret)
     }
 }

@@ -1,3 +1,5 @@
+#![allow(unused_imports)] // the derive expands to nothing on error, so the prelude goes unused
+
 use diesel::prelude::*;
 use recover::Recoverable;
 

@@ -37,5 +37,6 @@ fn _assert() {
 }
 
 fn main() {
-    let _ = accounts::table.select(Account::as_select());
+    let _query = accounts::table
+        .select(<Account as SelectableHelper<diesel::sqlite::Sqlite>>::as_select());
 }
