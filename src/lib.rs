@@ -1,2 +1,7 @@
+#![doc = include_str!("../README.md")]
+
 pub use recover_core::*;
+
+/// Makes a Diesel model journaled and revertible; see the crate documentation for the
+/// attributes it reads.
 pub use recover_derive::Recoverable;
