@@ -39,7 +39,7 @@ impl Op {
         }
     }
 
-    fn parse(seq: i64, text: &str) -> Result<Op, Error> {
+    pub(crate) fn parse(seq: i64, text: &str) -> Result<Op, Error> {
         Ok(match text {
             "insert" => Op::Insert,
             "update" => Op::Update,

@@ -6,6 +6,7 @@
 
 mod backend;
 mod changeset;
+mod check;
 mod error;
 mod history;
 mod image;
@@ -17,6 +18,7 @@ mod schema;
 
 pub use backend::JournalConn;
 pub use changeset::{ChangesetId, ChangesetTx};
+pub use check::{check, Problem, Report};
 pub use error::Error;
 pub use history::{Entry, Op};
 pub use journal::Journal;
@@ -27,9 +29,8 @@ pub use schema::install;
 /// What `#[derive(Recoverable)]` expands to refers to; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::backend::{Registration, Reverter};
+    pub use crate::backend::Registration;
     pub use crate::image::{ImageReader, ImageWriter};
-    pub use crate::revert::revert_entry;
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};
     pub use diesel;
     pub use inventory;

@@ -123,8 +123,9 @@ pub(crate) fn undo_changeset<C: JournalConn>(
     }
     let mut seen = HashSet::new();
     for entry in entries.iter().rev() {
-        let revert =
-            C::reverter(&entry.entity).ok_or_else(|| Error::UnknownEntity(entry.entity.clone()))?;
+        let revert = C::registered(&entry.entity)
+            .ok_or_else(|| Error::UnknownEntity(entry.entity.clone()))?
+            .revert;
         let first_of_entity = seen.insert((entry.entity.as_str(), entry.entity_key.as_str()));
         revert(conn, rec, entry, first_of_entity)?;
     }
@@ -132,8 +133,7 @@ pub(crate) fn undo_changeset<C: JournalConn>(
 }
 
 /// Reverts one entry of a changeset; the type-erased form is registered per model and backend.
-#[doc(hidden)]
-pub fn revert_entry<T: Recoverable, C: RowStore<T>>(
+pub(crate) fn revert_entry<T: Recoverable, C: RowStore<T>>(
     conn: &mut C,
     rec: &mut Recording<'_>,
     target: &EntryRow,
@@ -151,11 +151,7 @@ pub fn revert_entry<T: Recoverable, C: RowStore<T>>(
 }
 
 /// Loads entry `seq`, which `newest` points to, checking it is of the same entity.
-fn entry_of<C: JournalConn>(
-    conn: &mut C,
-    newest: &EntryRow,
-    seq: i64,
-) -> Result<EntryRow, Error> {
+fn entry_of<C: JournalConn>(conn: &mut C, newest: &EntryRow, seq: i64) -> Result<EntryRow, Error> {
     if seq == newest.seq {
         return Ok(newest.clone());
     }

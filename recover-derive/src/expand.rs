@@ -21,15 +21,11 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             .expect("a constant path");
         let row_store = impl_row_store(model, &conn, *lock);
         let ident = model.ident;
-        let entity = &model.entity;
         quote! {
             ::recover::__private::#gate! {
                 #row_store
                 ::recover::__private::inventory::submit! {
-                    ::recover::__private::Registration::<#conn> {
-                        entity: #entity,
-                        revert: ::recover::__private::revert_entry::<#ident, #conn>,
-                    }
+                    ::recover::__private::Registration::<#conn>::of::<#ident>()
                 }
             }
         }

@@ -9,7 +9,9 @@ mod sqlite;
 
 use diesel::QueryResult;
 
+use crate::check::Problem;
 use crate::error::Error;
+use crate::model::{Recoverable, RowStore};
 use crate::record::Recording;
 use crate::schema::{ChangesetRow, EntryRow};
 
@@ -30,9 +32,9 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     #[doc(hidden)]
     fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<i64>;
 
-    /// The registered `Recoverable` type of an entity, type-erased to its revert function.
+    /// The registered `Recoverable` type of an entity, as its type-erased operations.
     #[doc(hidden)]
-    fn reverter(entity: &str) -> Option<Reverter<Self>>;
+    fn registered(entity: &str) -> Option<&'static Registration<Self>>;
 
     #[doc(hidden)]
     fn append_entry(&mut self, entry: &EntryRow) -> QueryResult<()>;
@@ -64,22 +66,37 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
         limit: i64,
     ) -> QueryResult<Vec<EntryRow>>;
     #[doc(hidden)]
+    fn entities(&mut self) -> QueryResult<Vec<(String, String)>>;
+    #[doc(hidden)]
     fn changeset_last_seq(&mut self, id: i64) -> QueryResult<Option<i64>>;
     #[doc(hidden)]
     fn changeset_entries(&mut self, id: i64, last_seq: i64) -> QueryResult<Vec<EntryRow>>;
 }
 
-/// Reverts one journal entry of a `Recoverable` type known only by its entity name; the bool
-/// asks for the conflict check against the entry's after-image.
-#[doc(hidden)]
-pub type Reverter<C> = fn(&mut C, &mut Recording<'_>, &EntryRow, bool) -> Result<(), Error>;
-
-/// Link-time registration of one `Recoverable` type on one backend, so that `undo_changeset`
-/// reverts entities this process has not touched yet. Submitted by `#[derive(Recoverable)]`.
+/// Link-time registration of one `Recoverable` type on one backend: the operations that reach
+/// an entity known only by its name in the journal (`undo_changeset` of entities this process
+/// has not touched yet, `check`). Submitted by `#[derive(Recoverable)]`.
 #[doc(hidden)]
 pub struct Registration<C: 'static> {
     pub entity: &'static str,
-    pub revert: Reverter<C>,
+    /// Reverts one entry; the bool asks for the conflict check against its after-image.
+    pub revert: fn(&mut C, &mut Recording<'_>, &EntryRow, bool) -> Result<(), Error>,
+    /// Checks the entries of one entity (oldest first) against each other and the stored row.
+    pub check: fn(&mut C, &[EntryRow]) -> Result<Vec<Problem>, Error>,
+}
+
+impl<C: JournalConn> Registration<C> {
+    /// The registration of `T`.
+    pub const fn of<T: Recoverable>() -> Self
+    where
+        C: RowStore<T>,
+    {
+        Registration {
+            entity: T::ENTITY,
+            revert: crate::revert::revert_entry::<T, C>,
+            check: crate::check::check_entity::<T, C>,
+        }
+    }
 }
 
 /// The journal queries every backend runs as they are, expanded inside each backend's impl so
@@ -87,11 +104,19 @@ pub struct Registration<C: 'static> {
 /// statement cache).
 macro_rules! shared_journal_queries {
     () => {
-        fn reverter(entity: &str) -> Option<$crate::backend::Reverter<Self>> {
+        fn registered(entity: &str) -> Option<&'static $crate::backend::Registration<Self>> {
             inventory::iter::<$crate::backend::Registration<Self>>
                 .into_iter()
                 .find(|r| r.entity == entity)
-                .map(|r| r.revert)
+        }
+
+        fn entities(&mut self) -> diesel::QueryResult<Vec<(String, String)>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .select((j::entity, j::entity_key))
+                .distinct()
+                .order((j::entity, j::entity_key))
+                .load(self)
         }
 
         fn append_entry(&mut self, entry: &$crate::schema::EntryRow) -> diesel::QueryResult<()> {

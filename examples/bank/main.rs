@@ -1,36 +1,28 @@
 //! A small bank on a SQLite file: edits are recorded, a row is deleted by mistake and brought
 //! back, an edit is undone, and an account is restored to an earlier version.
 //!
-//! Run it with `cargo run --example bank` (it writes `bank.db` in the system's temp folder).
+//! Run it with `cargo run --example bank` (it writes `bank.db` in the system's temp folder), then
+//! `cargo run --example check -- /tmp/bank.db` to check its journal.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use recover::{At, Journal, Recoverable};
+use recover::{At, Journal};
 
-diesel::table! {
-    accounts (id) {
-        id -> Integer,
-        owner -> Text,
-        balance -> BigInt,
-        status -> Text,
-        note -> Nullable<Text>,
-    }
-}
+mod model;
 
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Insertable, AsChangeset, Recoverable)]
-#[diesel(table_name = accounts)]
-pub struct Account {
-    pub id: i32,
-    pub owner: String,
-    pub balance: i64,
-    pub status: String,
-    pub note: Option<String>,
-}
+use model::{accounts, Account};
 
 fn show(conn: &mut SqliteConnection, when: &str) -> QueryResult<()> {
     println!("\n-- accounts {when}");
     for a in accounts::table.order(accounts::id).load::<Account>(conn)? {
-        println!("   #{} {:<6} balance {:>5}  {}  {}", a.id, a.owner, a.balance, a.status, a.note.as_deref().unwrap_or(""));
+        println!(
+            "   #{} {:<6} balance {:>5}  {}  {}",
+            a.id,
+            a.owner,
+            a.balance,
+            a.status,
+            a.note.as_deref().unwrap_or("")
+        );
     }
     Ok(())
 }
@@ -48,8 +40,20 @@ fn main() -> Result<(), recover::Error> {
     println!("bank on {}", path.display());
 
     let teller = Journal::new().actor("alice").reason("opening day");
-    let mut ann = Account { id: 1, owner: "ann".into(), balance: 100, status: "open".into(), note: None };
-    let mut ben = Account { id: 2, owner: "ben".into(), balance: 250, status: "open".into(), note: None };
+    let mut ann = Account {
+        id: 1,
+        owner: "ann".into(),
+        balance: 100,
+        status: "open".into(),
+        note: None,
+    };
+    let mut ben = Account {
+        id: 2,
+        owner: "ben".into(),
+        balance: 250,
+        status: "open".into(),
+        note: None,
+    };
     teller.insert(&mut conn, &ann)?;
     teller.insert(&mut conn, &ben)?;
     println!("alice opens two accounts");
@@ -79,7 +83,9 @@ fn main() -> Result<(), recover::Error> {
         );
     }
 
-    let support = Journal::new().actor("carol").reason("undelete ben, ticket 43");
+    let support = Journal::new()
+        .actor("carol")
+        .reason("undelete ben, ticket 43");
     support.undo::<Account>(&mut conn, &2)?;
     println!("\ncarol undoes the delete: ben is back with his last balance");
     show(&mut conn, "after the undelete")?;
@@ -96,7 +102,10 @@ fn main() -> Result<(), recover::Error> {
         Err(e @ recover::Error::Conflict { .. }) => println!("undo refuses: {e}"),
         other => println!("unexpected: {other:?}"),
     }
-    support.clone().force().restore::<Account>(&mut conn, &2, At::Version(1))?;
+    support
+        .clone()
+        .force()
+        .restore::<Account>(&mut conn, &2, At::Version(1))?;
     println!("carol forces ben back to version 1, the account as alice opened it");
 
     let cs = teller.changeset(&mut conn, |tx| {
