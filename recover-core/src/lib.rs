@@ -31,6 +31,7 @@ pub use schema::install;
 pub mod __private {
     pub use crate::backend::Registration;
     pub use crate::image::{ImageReader, ImageWriter};
+    pub use crate::model::SkippedDefault;
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};
     pub use diesel;
     pub use inventory;

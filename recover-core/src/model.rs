@@ -63,3 +63,22 @@ pub trait RowStore<T: Recoverable>: JournalConn {
     #[doc(hidden)]
     fn delete_row(&mut self, key: &T::Key) -> diesel::QueryResult<usize>;
 }
+
+/// The value a `#[recover(skip)]` field without `default = ".."` takes when an image becomes a
+/// row again: its type's `Default`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the skipped field's type `{Self}` has no `Default`",
+    label = "a skipped field needs a value when an image becomes a row again",
+    note = "give the field a default function: #[recover(skip, default = \"path::to::fn\")], or implement Default for `{Self}`"
+)]
+pub trait SkippedDefault {
+    /// `Default::default()`.
+    fn skipped_default() -> Self;
+}
+
+impl<T: Default> SkippedDefault for T {
+    fn skipped_default() -> Self {
+        T::default()
+    }
+}

@@ -138,8 +138,7 @@ fn resolve_key(
         };
     };
     if names.is_empty() {
-        cx.error_spanned_by(&input.ident, "#[diesel(primary_key())] names no field");
-        return None;
+        return None; // reported while parsing the attribute
     }
     let mut key = Vec::new();
     for name in &names {

@@ -2,6 +2,7 @@
 
 use proc_macro2::{Span, TokenTree};
 use syn::meta::ParseNestedMeta;
+use syn::punctuated::Punctuated;
 use syn::{Attribute, Ident, LitStr, Token};
 
 use crate::ctxt::Ctxt;
@@ -47,16 +48,25 @@ impl ContainerAttrs {
                     if meta.path.is_ident(TABLE_NAME) {
                         out.table_name = Some(meta.value()?.parse()?);
                     } else if meta.path.is_ident(PRIMARY_KEY) {
+                        let content;
+                        syn::parenthesized!(content in meta.input);
+                        let names = Punctuated::<syn::Path, Token![,]>::parse_terminated(&content)?;
                         let mut key = Vec::new();
-                        meta.parse_nested_meta(|column| {
-                            match column.path.get_ident() {
+                        for name in names {
+                            match name.get_ident() {
                                 Some(ident) => key.push(ident.clone()),
-                                None => {
-                                    return Err(column.error("expected a field name"));
-                                }
+                                None => cx.error_spanned_by(
+                                    &name,
+                                    "primary_key(..) lists the struct's key fields by name, like primary_key(org_id, user_id)",
+                                ),
                             }
-                            Ok(())
-                        })?;
+                        }
+                        if key.is_empty() {
+                            cx.error_spanned_by(
+                                &meta.path,
+                                "primary_key() names no field: list the key fields, like primary_key(id)",
+                            );
+                        }
                         out.primary_key = Some(key);
                     } else {
                         skip_diesel_option(&meta)?;
@@ -78,7 +88,12 @@ impl FieldAttrs {
         for attr in attrs {
             let result = if attr.path().is_ident(DIESEL) {
                 attr.parse_nested_meta(|meta| {
-                    if meta.path.is_ident(COLUMN_NAME) {
+                    if meta.path.is_ident(EMBED) {
+                        Err(meta.error(
+                            "#[derive(Recoverable)] does not support #[diesel(embed)]: \
+                             list the embedded struct's columns as fields of the model",
+                        ))
+                    } else if meta.path.is_ident(COLUMN_NAME) {
                         let value = meta.value()?;
                         out.column_name = Some(if value.peek(LitStr) {
                             let lit: LitStr = value.parse()?;

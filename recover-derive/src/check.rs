@@ -25,7 +25,10 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
         }
         for (i, old) in field.attrs.renamed_from.iter().enumerate() {
             if old.value() == field.column.to_string().trim_start_matches("r#") {
-                cx.error_spanned_by(old, "`renamed_from` names the column's current name");
+                cx.error_spanned_by(
+                    old,
+                    "`renamed_from` names the column's current name: list only its old names, or remove it",
+                );
             }
             if field.attrs.renamed_from[..i]
                 .iter()

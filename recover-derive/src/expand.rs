@@ -75,7 +75,7 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
     let writes = imaged.iter().map(|f| {
         let name = column_name(model, f);
         let member = f.member;
-        quote!(image.field(#name, &self.#member)?;)
+        quote_spanned!(f.ty.span()=> image.field(#name, &self.#member)?;)
     });
     let reads = model.fields.iter().map(|f| {
         let member = f.member;
@@ -83,15 +83,23 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
         let default = f.attrs.default.as_ref().map(|path| quote!(#path));
         if f.is_skipped() {
             let value = match default {
-                Some(path) => quote_spanned!(path.span()=> #path()),
-                None => quote_spanned!(ty.span()=> <#ty as ::core::default::Default>::default()),
+                Some(path) => quote_spanned!(path.span()=> {
+                    let default: fn() -> #ty = #path;
+                    default()
+                }),
+                None => quote_spanned!(ty.span()=>
+                    <#ty as ::recover::__private::SkippedDefault>::skipped_default()
+                ),
             };
             quote!(#member: #value)
         } else {
             let name = column_name(model, f);
             let old = &f.attrs.renamed_from;
             let default = match default {
-                Some(path) => quote!(::core::option::Option::Some(#path as fn() -> #ty)),
+                Some(path) => quote_spanned!(path.span()=> {
+                    let default: fn() -> #ty = #path;
+                    ::core::option::Option::Some(default)
+                }),
                 None => quote!(::core::option::Option::None),
             };
             quote!(#member: image.column::<#ty>(#name, &[#(#old),*], #default)?)

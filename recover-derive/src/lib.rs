@@ -44,7 +44,7 @@ use syn::{parse_macro_input, DeriveInput};
 
 /// Derives `recover::Recoverable` and the row access recover needs on every enabled backend.
 /// See the crate documentation for the attributes it reads.
-#[proc_macro_derive(Recoverable, attributes(recover))]
+#[proc_macro_derive(Recoverable, attributes(recover, diesel))]
 pub fn derive_recoverable(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     derive(&input)

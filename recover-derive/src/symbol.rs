@@ -6,6 +6,7 @@ pub const RECOVER: &str = "recover";
 pub const TABLE_NAME: &str = "table_name";
 pub const PRIMARY_KEY: &str = "primary_key";
 pub const COLUMN_NAME: &str = "column_name";
+pub const EMBED: &str = "embed";
 
 pub const SKIP: &str = "skip";
 pub const DEFAULT: &str = "default";

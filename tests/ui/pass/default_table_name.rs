@@ -9,7 +9,7 @@ diesel::table! {
 }
 
 // No table_name: Diesel's default, `user_profiles`.
-#[derive(Queryable, Recoverable)]
+#[derive(Recoverable)]
 pub struct UserProfile {
     pub id: i32,
     pub bio: String,

@@ -14,7 +14,12 @@ diesel::table! {
 #[diesel(table_name = users)]
 struct User {
     id: i32,
-    name: i64,
+    #[diesel(embed)]
+    name: Name,
+}
+
+struct Name {
+    name: String,
 }
 
 fn main() {}
