@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::backend::JournalConn;
+use crate::backend::{JournalConn, Scope};
 use crate::error::Error;
 use crate::history::Op;
 use crate::image;
@@ -123,7 +123,7 @@ impl fmt::Display for Report {
 /// It reads the journal one entity at a time, in one transaction so that rows and journal are
 /// seen at one instant.
 pub fn check<C: JournalConn>(conn: &mut C) -> Result<Report, Error> {
-    conn.atomically(|conn| {
+    conn.atomically(Scope::Many, |conn| {
         let mut report = Report::default();
         let mut unknown = BTreeSet::new();
         for (entity, key) in conn.entities()? {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::backend::JournalConn;
+use crate::backend::{JournalConn, Scope};
 use crate::changeset::{ChangesetId, ChangesetTx};
 use crate::error::Error;
 use crate::history::{self, Entry};
@@ -51,9 +51,10 @@ impl Journal {
     fn record<C: JournalConn>(
         &self,
         conn: &mut C,
+        scope: Scope,
         f: impl FnOnce(&mut C, &mut Recording<'_>) -> Result<(), Error>,
     ) -> Result<ChangesetId, Error> {
-        conn.atomically(|conn| {
+        conn.atomically(scope, |conn| {
             let mut rec = Recording::new(self);
             f(conn, &mut rec)?;
             rec.finish(conn)
@@ -66,7 +67,9 @@ impl Journal {
         conn: &mut impl RowStore<T>,
         row: &T,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, |conn, rec| record::insert(conn, rec, row))
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            record::insert(conn, rec, row)
+        })
     }
 
     /// Writes every column of `row` to the stored row with its key, journaling the stored row
@@ -76,7 +79,9 @@ impl Journal {
         conn: &mut impl RowStore<T>,
         row: &T,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, |conn, rec| record::update(conn, rec, row))
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            record::update(conn, rec, row)
+        })
     }
 
     /// Deletes the stored row with `row`'s key, journaling it as the before-image.
@@ -85,7 +90,9 @@ impl Journal {
         conn: &mut impl RowStore<T>,
         row: &T,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, |conn, rec| record::delete(conn, rec, &row.key()))
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            record::delete(conn, rec, &row.key())
+        })
     }
 
     /// Deletes the stored row with `key`, journaling it as the before-image.
@@ -94,7 +101,9 @@ impl Journal {
         conn: &mut impl RowStore<T>,
         key: &T::Key,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, |conn, rec| record::delete::<T, _>(conn, rec, key))
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            record::delete::<T, _>(conn, rec, key)
+        })
     }
 
     /// Reverts the entity's newest change that is not undone yet (stack semantics, like an
@@ -106,7 +115,9 @@ impl Journal {
         conn: &mut impl RowStore<T>,
         key: &T::Key,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, |conn, rec| revert::undo::<T, _>(conn, rec, key))
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            revert::undo::<T, _>(conn, rec, key)
+        })
     }
 
     /// Re-applies the most recently undone change. [`Error::NothingToRedo`] when nothing is
@@ -116,7 +127,9 @@ impl Journal {
         conn: &mut impl RowStore<T>,
         key: &T::Key,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, |conn, rec| revert::redo::<T, _>(conn, rec, key))
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            revert::redo::<T, _>(conn, rec, key)
+        })
     }
 
     /// Brings the entity to its state after its n-th entry ([`At::Version`]) or as of an
@@ -128,7 +141,7 @@ impl Journal {
         key: &T::Key,
         at: At,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, |conn, rec| {
+        self.record(conn, Scope::OneChange, |conn, rec| {
             revert::restore::<T, _>(conn, rec, key, at)
         })
     }
@@ -161,7 +174,7 @@ impl Journal {
         conn: &mut C,
         f: impl FnOnce(&mut ChangesetTx<'_, '_, C>) -> Result<(), Error>,
     ) -> Result<ChangesetId, Error> {
-        conn.atomically(|conn| {
+        conn.atomically(Scope::Many, |conn| {
             let mut tx = ChangesetTx::new(conn, Recording::new(self));
             f(&mut tx)?;
             tx.finish()
@@ -176,7 +189,7 @@ impl Journal {
         conn: &mut C,
         changeset: ChangesetId,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, |conn, rec| {
+        self.record(conn, Scope::OneChange, |conn, rec| {
             revert::undo_changeset(conn, rec, changeset)
         })
     }

@@ -18,6 +18,8 @@ pub struct Recording<'j> {
     pub(crate) journal: &'j Journal,
     first: Option<i64>,
     last: i64,
+    /// The seq taken for the next entry before its change was written.
+    reserved: Option<i64>,
     recorded_at: i64,
 }
 
@@ -48,8 +50,20 @@ impl<'j> Recording<'j> {
             journal,
             first: None,
             last: 0,
+            reserved: None,
             recorded_at: now_micros(),
         }
+    }
+
+    /// Takes the seq of the next entry. Called before the change writes anything, so that the
+    /// only statement left after the row write is the entry's insert (a single change needs no
+    /// savepoint inside the caller's transaction, see `JournalConn::atomically`).
+    pub(crate) fn reserve<C: JournalConn>(&mut self, conn: &mut C) -> Result<(), Error> {
+        if self.reserved.is_none() {
+            let previous = self.reserved.or(self.first.map(|_| self.last));
+            self.reserved = Some(conn.next_seq(previous)?);
+        }
+        Ok(())
     }
 
     /// Appends one entry; returns its seq.
@@ -58,7 +72,8 @@ impl<'j> Recording<'j> {
         conn: &mut C,
         entry: NewEntry<'_>,
     ) -> Result<i64, Error> {
-        let seq = conn.next_seq(self.first.map(|_| self.last))?;
+        self.reserve(conn)?;
+        let seq = self.reserved.take().unwrap_or_default();
         let changeset_id = *self.first.get_or_insert(seq);
         self.last = seq;
         let (undo_next, redo_next) = match entry.stack {
@@ -119,6 +134,9 @@ pub(crate) fn insert<T: Recoverable, C: RowStore<T>>(
 ) -> Result<(), Error> {
     let key = row.key();
     let key_text = image::encode_key::<T>(&key)?;
+    // The row is absent, so there is no row lock to take: lock the entity instead, so that a
+    // concurrent insert or undelete of the same key waits for this one.
+    conn.lock_entity(T::ENTITY, &key_text)?;
     if conn.load_row(&key)?.is_some() {
         return Err(Error::AlreadyExists {
             entity: T::ENTITY,
@@ -126,6 +144,7 @@ pub(crate) fn insert<T: Recoverable, C: RowStore<T>>(
         });
     }
     let after = image::encode(row)?;
+    rec.reserve(conn)?;
     conn.insert_row(row)?;
     rec.append(
         conn,
@@ -146,6 +165,7 @@ pub(crate) fn update<T: Recoverable, C: RowStore<T>>(
     let stored = stored_row(conn, &key, &key_text)?;
     let before = image::encode(&stored)?;
     let after = image::encode(row)?;
+    rec.reserve(conn)?;
     conn.update_row(row)?;
     rec.append(
         conn,
@@ -163,6 +183,7 @@ pub(crate) fn delete<T: Recoverable, C: RowStore<T>>(
     let key_text = image::encode_key::<T>(key)?;
     let stored = stored_row(conn, key, &key_text)?;
     let before = image::encode(&stored)?;
+    rec.reserve(conn)?;
     conn.delete_row(key)?;
     rec.append(
         conn,

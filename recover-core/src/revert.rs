@@ -34,12 +34,11 @@ pub(crate) fn undo<T: Recoverable, C: RowStore<T>>(
         entity: T::ENTITY,
         key: key_text.clone(),
     };
-    let newest = conn
-        .newest_entry(T::ENTITY, &key_text)?
-        .ok_or_else(nothing)?;
+    let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
+    let newest = newest.ok_or_else(nothing)?;
     let target = newest.undo_next.ok_or_else(nothing)?;
     let target = entry_of(conn, &newest, target)?;
-    revert::<T, C>(conn, rec, key, &newest, &target, Some(&newest))
+    revert::<T, C>(conn, rec, key, stored, &newest, &target, Some(&newest))
 }
 
 /// Re-applies the most recently undone change, unless a new change was recorded since.
@@ -53,12 +52,11 @@ pub(crate) fn redo<T: Recoverable, C: RowStore<T>>(
         entity: T::ENTITY,
         key: key_text.clone(),
     };
-    let newest = conn
-        .newest_entry(T::ENTITY, &key_text)?
-        .ok_or_else(nothing)?;
+    let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
+    let newest = newest.ok_or_else(nothing)?;
     let target = newest.redo_next.ok_or_else(nothing)?;
     let target = entry_of(conn, &newest, target)?;
-    revert::<T, C>(conn, rec, key, &newest, &target, Some(&newest))
+    revert::<T, C>(conn, rec, key, stored, &newest, &target, Some(&newest))
 }
 
 /// Brings the entity to a recorded state; the restore is a new change (it clears redo).
@@ -69,12 +67,11 @@ pub(crate) fn restore<T: Recoverable, C: RowStore<T>>(
     at: At,
 ) -> Result<(), Error> {
     let key_text = image::encode_key::<T>(key)?;
-    let newest = conn
-        .newest_entry(T::ENTITY, &key_text)?
-        .ok_or_else(|| Error::NotFound {
-            entity: T::ENTITY,
-            key: key_text.clone(),
-        })?;
+    let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
+    let newest = newest.ok_or_else(|| Error::NotFound {
+        entity: T::ENTITY,
+        key: key_text.clone(),
+    })?;
     let source = match at {
         At::Version(n) => {
             let entry = match i64::try_from(n) {
@@ -98,8 +95,16 @@ pub(crate) fn restore<T: Recoverable, C: RowStore<T>>(
         Some(entry) => (entry.after_image.as_deref(), entry.seq),
         None => (None, newest.seq),
     };
-    let (before, after) =
-        write::<T, C>(conn, rec, key, &key_text, Some(&newest), image, image_seq)?;
+    let (before, after) = write::<T, C>(
+        conn,
+        rec,
+        key,
+        &key_text,
+        stored,
+        Some(&newest),
+        image,
+        image_seq,
+    )?;
     let entry = NewEntry::change(T::ENTITY, &key_text, Op::Restore, before, after);
     rec.append(conn, entry)?;
     Ok(())
@@ -140,14 +145,27 @@ pub(crate) fn revert_entry<T: Recoverable, C: RowStore<T>>(
     check_conflict: bool,
 ) -> Result<(), Error> {
     let key = image::decode_key::<T>(target.seq, &target.entity_key)?;
-    let newest = conn
-        .newest_entry(T::ENTITY, &target.entity_key)?
-        .ok_or_else(|| Error::CorruptJournal {
-            seq: target.seq,
-            problem: "the entity has no newest entry".to_owned(),
-        })?;
+    let (stored, newest) = lock_and_read::<T, C>(conn, &key, &target.entity_key)?;
+    let newest = newest.ok_or_else(|| Error::CorruptJournal {
+        seq: target.seq,
+        problem: "the entity has no newest entry".to_owned(),
+    })?;
     let baseline = check_conflict.then_some(target);
-    revert::<T, C>(conn, rec, &key, &newest, target, baseline)
+    revert::<T, C>(conn, rec, &key, stored, &newest, target, baseline)
+}
+
+/// Locks the entity against concurrent recover calls, then reads its stored row (locking it on
+/// PostgreSQL and MySQL) and only then its newest entry: an entry read before the row lock could
+/// be older than the row, and look like a change made outside recover.
+fn lock_and_read<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    key: &T::Key,
+    key_text: &str,
+) -> Result<(Option<T>, Option<EntryRow>), Error> {
+    conn.lock_entity(T::ENTITY, key_text)?;
+    let stored = conn.load_row(key)?;
+    let newest = conn.newest_entry(T::ENTITY, key_text)?;
+    Ok((stored, newest))
 }
 
 /// Loads entry `seq`, which `newest` points to, checking it is of the same entity.
@@ -168,17 +186,17 @@ fn entry_of<C: JournalConn>(conn: &mut C, newest: &EntryRow, seq: i64) -> Result
 
 /// Writes `target`'s before-image back and journals it as an undo or a redo (or, when the
 /// target is not on top of either stack, as a new change that reverts it).
+#[allow(clippy::too_many_arguments)]
 fn revert<T: Recoverable, C: RowStore<T>>(
     conn: &mut C,
     rec: &mut Recording<'_>,
     key: &T::Key,
+    stored: Option<T>,
     newest: &EntryRow,
     target: &EntryRow,
     baseline: Option<&EntryRow>,
 ) -> Result<(), Error> {
     let key_text = &target.entity_key;
-    let image = target.before_image.as_deref();
-    let (before, after) = write::<T, C>(conn, rec, key, key_text, baseline, image, target.seq)?;
     let (op, stack) = if newest.undo_next == Some(target.seq) {
         let below = conn.entry_before(T::ENTITY, key_text, target.seq)?;
         let undo_next = below.and_then(|e| e.undo_next);
@@ -192,6 +210,10 @@ fn revert<T: Recoverable, C: RowStore<T>>(
     } else {
         (Op::Undo, Stack::Push)
     };
+    let image = target.before_image.as_deref();
+    let (before, after) = write::<T, C>(
+        conn, rec, key, key_text, stored, baseline, image, target.seq,
+    )?;
     let entry = NewEntry {
         entity: T::ENTITY,
         key: key_text,
@@ -207,16 +229,17 @@ fn revert<T: Recoverable, C: RowStore<T>>(
 
 /// Checks the stored row against `baseline`'s after-image (unless forced), then makes the row
 /// hold `image` (absent: deleted). Returns the before- and after-images of the change.
+#[allow(clippy::too_many_arguments)]
 fn write<T: Recoverable, C: RowStore<T>>(
     conn: &mut C,
-    rec: &Recording<'_>,
+    rec: &mut Recording<'_>,
     key: &T::Key,
     key_text: &str,
+    stored: Option<T>,
     baseline: Option<&EntryRow>,
     image: Option<&str>,
     image_seq: i64,
 ) -> Result<(Option<String>, Option<String>), Error> {
-    let stored = conn.load_row(key)?;
     let before = stored.as_ref().map(image::encode).transpose()?;
     if let (Some(baseline), false) = (baseline, rec.journal.force) {
         check_conflict::<T>(baseline, before.as_deref(), key_text)?;
@@ -224,6 +247,7 @@ fn write<T: Recoverable, C: RowStore<T>>(
     let row = image
         .map(|text| image::decode::<T>(image_seq, text, key_text))
         .transpose()?;
+    rec.reserve(conn)?;
     match (&stored, &row) {
         (Some(_), Some(row)) => drop(conn.restore_row(row)?),
         (None, Some(row)) => drop(conn.insert_row(row)?),

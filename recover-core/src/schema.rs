@@ -33,14 +33,16 @@ diesel::table! {
     }
 }
 
+// The journal seen a second time, in a subquery.
+diesel::alias!(recover_journal as journal_inner: JournalInner);
+
 /// One `recover_journal` row, as stored.
 ///
 /// `undo_next` and `redo_next` make undo and redo index lookups: they hold the seq that `undo`
 /// (and `redo`) of this entity reverts once this entry is the entity's newest. `changeset_id` is
 /// the seq of the changeset's first entry; `recorded_at` is microseconds since the Unix epoch, UTC.
 #[doc(hidden)]
-#[derive(Debug, Clone, PartialEq, Eq, diesel::Queryable, diesel::Insertable)]
-#[diesel(table_name = recover_journal)]
+#[derive(Debug, Clone, PartialEq, Eq, diesel::Queryable)]
 pub struct EntryRow {
     pub seq: i64,
     pub changeset_id: i64,
@@ -60,8 +62,7 @@ pub struct EntryRow {
 /// One `recover_changesets` row: written only for changesets of more than one entry (a
 /// single-entry changeset keeps its metadata in its entry, and its id is that entry's seq).
 #[doc(hidden)]
-#[derive(Debug, Clone, PartialEq, Eq, diesel::Queryable, diesel::Insertable)]
-#[diesel(table_name = recover_changesets)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangesetRow {
     pub id: i64,
     pub last_seq: i64,

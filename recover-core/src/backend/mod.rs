@@ -24,9 +24,20 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     const INSTALL_SQL: &'static str;
 
     /// Runs `f` all-or-nothing: a transaction at top level (taking the write lock up front), a
-    /// savepoint inside the caller's transaction.
+    /// savepoint inside the caller's transaction — except where `scope` says `f` writes one row
+    /// and then one entry, and the backend rolls back nothing but the failed statement: there
+    /// the savepoint would guard nothing.
     #[doc(hidden)]
-    fn atomically<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R, Error>) -> Result<R, Error>;
+    fn atomically<R>(
+        &mut self,
+        scope: Scope,
+        f: impl FnOnce(&mut Self) -> Result<R, Error>,
+    ) -> Result<R, Error>;
+
+    /// Makes concurrent recover calls on this entity wait until this transaction ends, whether
+    /// its row exists or not.
+    #[doc(hidden)]
+    fn lock_entity(&mut self, entity: &str, key: &str) -> QueryResult<()>;
 
     /// The seq for a new entry; `previous` is the seq this call appended last, if any.
     #[doc(hidden)]
@@ -71,6 +82,17 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     fn changeset_last_seq(&mut self, id: i64) -> QueryResult<Option<i64>>;
     #[doc(hidden)]
     fn changeset_entries(&mut self, id: i64, last_seq: i64) -> QueryResult<Vec<EntryRow>>;
+}
+
+/// What a call inside `JournalConn::atomically` writes.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One change of one entity: every read and check comes first, then one write of the row,
+    /// then the entry's insert, whose seq was taken before the row write.
+    OneChange,
+    /// Several changes, or a read that must see one instant.
+    Many,
 }
 
 /// Link-time registration of one `Recoverable` type on one backend: the operations that reach
@@ -120,8 +142,25 @@ macro_rules! shared_journal_queries {
         }
 
         fn append_entry(&mut self, entry: &$crate::schema::EntryRow) -> diesel::QueryResult<()> {
-            diesel::insert_into($crate::schema::recover_journal::table)
-                .values(entry)
+            use $crate::schema::recover_journal as j;
+            // Every column bound, NULLs included: one SQL text, prepared once. (An Insertable
+            // with Option fields would vary its SQL with the values and be prepared each time.)
+            diesel::insert_into(j::table)
+                .values((
+                    j::seq.eq(entry.seq),
+                    j::changeset_id.eq(entry.changeset_id),
+                    j::entity.eq(&entry.entity),
+                    j::entity_key.eq(&entry.entity_key),
+                    j::op.eq(&entry.op),
+                    j::before_image.eq(&entry.before_image),
+                    j::after_image.eq(&entry.after_image),
+                    j::undoes.eq(entry.undoes),
+                    j::undo_next.eq(entry.undo_next),
+                    j::redo_next.eq(entry.redo_next),
+                    j::actor.eq(&entry.actor),
+                    j::reason.eq(&entry.reason),
+                    j::recorded_at.eq(entry.recorded_at),
+                ))
                 .execute(self)
                 .map(drop)
         }
@@ -130,16 +169,27 @@ macro_rules! shared_journal_queries {
             &mut self,
             changeset: &$crate::schema::ChangesetRow,
         ) -> diesel::QueryResult<()> {
-            diesel::insert_into($crate::schema::recover_changesets::table)
-                .values(changeset)
+            use $crate::schema::recover_changesets as c;
+            diesel::insert_into(c::table)
+                .values((
+                    c::id.eq(changeset.id),
+                    c::last_seq.eq(changeset.last_seq),
+                    c::actor.eq(&changeset.actor),
+                    c::reason.eq(&changeset.reason),
+                    c::recorded_at.eq(changeset.recorded_at),
+                ))
                 .execute(self)
                 .map(drop)
         }
 
         fn entry(&mut self, seq: i64) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {
             use $crate::schema::recover_journal as j;
-            j::table.find(seq).first(self).optional()
+            j::table.find(seq).get_result(self).optional()
         }
+
+        // The lookups below find one seq with `MAX` over the (entity, entity_key, seq) index and
+        // fetch that row, rather than `ORDER BY .. LIMIT ?`: SQLite re-prepares a statement whose
+        // bound LIMIT changes the plan every time it is run.
 
         fn newest_entry(
             &mut self,
@@ -147,11 +197,15 @@ macro_rules! shared_journal_queries {
             key: &str,
         ) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {
             use $crate::schema::recover_journal as j;
+            let inner = $crate::schema::journal_inner;
+            let newest = inner
+                .filter(inner.field(j::entity).eq(entity))
+                .filter(inner.field(j::entity_key).eq(key))
+                .select(diesel::dsl::max(inner.field(j::seq)))
+                .single_value();
             j::table
-                .filter(j::entity.eq(entity))
-                .filter(j::entity_key.eq(key))
-                .order(j::seq.desc())
-                .first(self)
+                .filter(j::seq.nullable().eq(newest))
+                .get_result(self)
                 .optional()
         }
 
@@ -162,12 +216,16 @@ macro_rules! shared_journal_queries {
             seq: i64,
         ) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {
             use $crate::schema::recover_journal as j;
+            let inner = $crate::schema::journal_inner;
+            let previous = inner
+                .filter(inner.field(j::entity).eq(entity))
+                .filter(inner.field(j::entity_key).eq(key))
+                .filter(inner.field(j::seq).lt(seq))
+                .select(diesel::dsl::max(inner.field(j::seq)))
+                .single_value();
             j::table
-                .filter(j::entity.eq(entity))
-                .filter(j::entity_key.eq(key))
-                .filter(j::seq.lt(seq))
-                .order(j::seq.desc())
-                .first(self)
+                .filter(j::seq.nullable().eq(previous))
+                .get_result(self)
                 .optional()
         }
 

@@ -3,7 +3,7 @@
 use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
 
-use super::{shared_journal_queries, JournalConn, Registration};
+use super::{shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
 
 inventory::collect!(Registration<MysqlConnection>);
@@ -17,15 +17,29 @@ struct Seq {
 impl JournalConn for MysqlConnection {
     const INSTALL_SQL: &'static str = include_str!("../../sql/mysql.sql");
 
-    fn atomically<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R, Error>) -> Result<R, Error> {
-        // A transaction at top level, a savepoint inside the caller's.
+    fn atomically<R>(
+        &mut self,
+        _scope: Scope,
+        f: impl FnOnce(&mut Self) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        // A transaction at top level, a savepoint inside the caller's: the entry's insert can
+        // still fail after the row write (a key longer than the indexed column).
         self.transaction(f)
+    }
+
+    fn lock_entity(&mut self, _entity: &str, _key: &str) -> QueryResult<()> {
+        // The counter row that hands out seqs: every journal writer locks it anyway before its
+        // first entry, so taking it first serialises recover's writers as SQLite does, with
+        // no gap locks to deadlock on, whether the entity's row exists or not. Reads after it
+        // see what the previous holder committed.
+        diesel::sql_query("SELECT next_seq FROM recover_seq WHERE id = 1 FOR UPDATE")
+            .execute(self)
+            .map(drop)
     }
 
     fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<i64> {
         // MySQL has no sequences (MariaDB's are not in MySQL): one counter row, locked until
-        // the transaction ends, so journal writers are serialised as on SQLite and the seqs of
-        // one call are contiguous.
+        // the transaction ends (see `lock_entity`), so the seqs of one call are contiguous.
         if let Some(seq) = previous {
             diesel::sql_query("UPDATE recover_seq SET next_seq = ? WHERE id = 1")
                 .bind::<diesel::sql_types::BigInt, _>(seq + 1)

@@ -4,7 +4,7 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::{shared_journal_queries, JournalConn, Registration};
+use super::{shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
 use crate::schema::recover_journal;
 
@@ -13,17 +13,30 @@ inventory::collect!(Registration<SqliteConnection>);
 impl JournalConn for SqliteConnection {
     const INSTALL_SQL: &'static str = include_str!("../../sql/sqlite.sql");
 
-    fn atomically<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R, Error>) -> Result<R, Error> {
+    fn atomically<R>(
+        &mut self,
+        scope: Scope,
+        f: impl FnOnce(&mut Self) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let depth =
             AnsiTransactionManager::transaction_manager_status_mut(self).transaction_depth()?;
-        if depth.is_some() {
-            // Inside the caller's transaction: a savepoint.
-            self.transaction(f)
-        } else {
-            // SQLite has no SELECT .. FOR UPDATE: take the write lock before reading the
-            // before-image, so that no other writer slips in between.
-            self.immediate_transaction(f)
+        match (depth, scope) {
+            // SQLite has no SELECT .. FOR UPDATE: at top level, take the write lock before
+            // reading the before-image, so that no other writer slips in between.
+            (None, _) => self.immediate_transaction(f),
+            // Inside the caller's transaction, a failed statement rolls back only itself, and a
+            // single change has nothing left to fail after its row write but the entry's insert
+            // into a table it has just read (on I/O errors SQLite rolls the whole transaction
+            // back itself). A savepoint would cost two parsed statements and guard nothing.
+            (Some(_), Scope::OneChange) => f(self),
+            (Some(_), Scope::Many) => self.transaction(f),
         }
+    }
+
+    fn lock_entity(&mut self, _entity: &str, _key: &str) -> QueryResult<()> {
+        // `atomically` holds the database's write lock already (or the caller's transaction
+        // fails with SQLITE_BUSY on its first write if another writer got in first).
+        Ok(())
     }
 
     fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<i64> {
@@ -34,7 +47,7 @@ impl JournalConn for SqliteConnection {
             Some(seq) => Ok(seq + 1),
             None => recover_journal::table
                 .select(diesel::dsl::max(recover_journal::seq))
-                .first::<Option<i64>>(self)
+                .get_result::<Option<i64>>(self)
                 .map(|max| max.unwrap_or(0) + 1),
         }
     }
