@@ -30,7 +30,7 @@ pub use schema::install;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backend::Registration;
-    pub use crate::image::{ImageReader, ImageWriter};
+    pub use crate::image::{decode_untrusted, ImageReader, ImageWriter};
     pub use crate::model::SkippedDefault;
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};
     pub use diesel;
