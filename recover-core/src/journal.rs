@@ -189,7 +189,7 @@ impl Journal {
         conn: &mut C,
         changeset: ChangesetId,
     ) -> Result<ChangesetId, Error> {
-        self.record(conn, Scope::OneChange, |conn, rec| {
+        self.record(conn, Scope::Many, |conn, rec| {
             revert::undo_changeset(conn, rec, changeset)
         })
     }

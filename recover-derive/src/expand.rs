@@ -6,23 +6,65 @@ use syn::spanned::Spanned;
 
 use crate::ast::{Field, Model};
 
-/// The backends, with the connection type and whether the row read takes a row lock.
-const BACKENDS: [(&str, &str, bool); 3] = [
-    ("if_sqlite", "sqlite::SqliteConnection", false),
-    ("if_postgres", "pg::PgConnection", true),
-    ("if_mysql", "mysql::MysqlConnection", true),
-];
+/// One backend the derive writes code for.
+struct Backend {
+    /// The recover-core macro that keeps the code only when the backend's feature is on.
+    gate: TokenStream,
+    /// Diesel's connection and backend types.
+    conn: TokenStream,
+    backend: TokenStream,
+    /// Whether reading the row takes a row lock (`FOR UPDATE`).
+    lock: bool,
+}
+
+fn backends() -> [Backend; 3] {
+    let diesel = quote!(::recover::__private::diesel);
+    [
+        Backend {
+            gate: quote!(::recover::__private::if_sqlite),
+            conn: quote!(#diesel::sqlite::SqliteConnection),
+            backend: quote!(#diesel::sqlite::Sqlite),
+            lock: false,
+        },
+        Backend {
+            gate: quote!(::recover::__private::if_postgres),
+            conn: quote!(#diesel::pg::PgConnection),
+            backend: quote!(#diesel::pg::Pg),
+            lock: true,
+        },
+        Backend {
+            gate: quote!(::recover::__private::if_mysql),
+            conn: quote!(#diesel::mysql::MysqlConnection),
+            backend: quote!(#diesel::mysql::Mysql),
+            lock: true,
+        },
+    ]
+}
+
+/// The UPDATE statements the derive writes itself rather than through Diesel's
+/// `UpdateStatement`, which is never cached and so is prepared again on every call: these have
+/// a static query id, and are prepared once per connection.
+struct RowUpdate {
+    /// Every non-key column (`update`).
+    all: TokenStream,
+    /// The non-key image columns (`restore`).
+    image: TokenStream,
+}
 
 pub fn expand(model: &Model<'_>) -> TokenStream {
     let recoverable = impl_recoverable(model);
-    let backends = BACKENDS.iter().map(|(gate, conn, lock)| {
-        let gate = format_ident!("{gate}");
-        let conn: syn::Path = syn::parse_str(&format!("::recover::__private::diesel::{conn}"))
-            .expect("a constant path");
-        let row_store = impl_row_store(model, &conn, *lock);
+    let updates = RowUpdate {
+        all: quote!(__RecoverUpdateRow),
+        image: quote!(__RecoverRestoreRow),
+    };
+    let update_types = declare_updates(model, &updates);
+    let backends = backends().into_iter().map(|backend| {
+        let gate = &backend.gate;
+        let conn = &backend.conn;
+        let row_store = impl_row_store(model, &backend, &updates);
         let ident = model.ident;
         quote! {
-            ::recover::__private::#gate! {
+            #gate! {
                 #row_store
                 ::recover::__private::inventory::submit! {
                     ::recover::__private::Registration::<#conn>::of::<#ident>()
@@ -34,8 +76,86 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         #[doc(hidden)]
         const _: () = {
             #recoverable
+            #update_types
             #(#backends)*
         };
+    }
+}
+
+fn non_key_fields<'m>(model: &'m Model<'_>, image_only: bool) -> Vec<&'m Field<'m>> {
+    model
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| !model.is_key(*i) && !(image_only && f.is_skipped()))
+        .map(|(_, f)| f)
+        .collect()
+}
+
+/// The two UPDATE statement types, with their static query ids.
+fn declare_updates(model: &Model<'_>, updates: &RowUpdate) -> TokenStream {
+    let ident = model.ident;
+    let diesel = quote!(::recover::__private::diesel);
+    [&updates.all, &updates.image]
+        .into_iter()
+        .map(|name| {
+            quote! {
+                struct #name<'a>(&'a #ident);
+
+                impl #diesel::query_builder::QueryId for #name<'_> {
+                    type QueryId = #name<'static>;
+                    const HAS_STATIC_QUERY_ID: bool = true;
+                }
+
+                impl<Conn> #diesel::RunQueryDsl<Conn> for #name<'_> {}
+            }
+        })
+        .collect()
+}
+
+/// `UPDATE table SET c1 = ?, .. WHERE k1 = ? AND ..` for one backend.
+fn walk_update(
+    model: &Model<'_>,
+    backend: &TokenStream,
+    name: &TokenStream,
+    fields: &[&Field<'_>],
+) -> TokenStream {
+    let diesel = quote!(::recover::__private::diesel);
+    let table = &model.table;
+    let bind = |f: &Field<'_>| {
+        let column = column_path(model, f);
+        let member = f.member;
+        quote_spanned! {f.ty.span()=>
+            out.push_identifier(<#column as #diesel::Column>::NAME)?;
+            out.push_sql(" = ");
+            out.push_bind_param::<<#column as #diesel::Expression>::SqlType, _>(&self.0.#member)?;
+        }
+    };
+    let sets = fields.iter().enumerate().map(|(i, f)| {
+        let comma = (i > 0).then(|| quote!(out.push_sql(", ");));
+        let bind = bind(f);
+        quote!(#comma #bind)
+    });
+    let wheres = model.key_fields().enumerate().map(|(i, f)| {
+        let and = (i > 0).then(|| quote!(out.push_sql(" AND ");));
+        let bind = bind(f);
+        quote!(#and #bind)
+    });
+    quote! {
+        impl #diesel::query_builder::QueryFragment<#backend> for #name<'_> {
+            fn walk_ast<'b>(
+                &'b self,
+                mut out: #diesel::query_builder::AstPass<'_, 'b, #backend>,
+            ) -> #diesel::QueryResult<()> {
+                out.push_sql("UPDATE ");
+                #diesel::query_builder::QueryFragment::<#backend>::walk_ast(&#table::table, out.reborrow())?;
+                out.push_sql(" SET ");
+                #(#sets)*
+                out.push_sql(" WHERE ");
+                #(#wheres)*
+                ::core::result::Result::Ok(())
+            }
+        }
     }
 }
 
@@ -133,7 +253,8 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
     }
 }
 
-fn impl_row_store(model: &Model<'_>, conn: &syn::Path, lock: bool) -> TokenStream {
+fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> TokenStream {
+    let conn = &backend.conn;
     let ident = model.ident;
     let table = &model.table;
     let diesel = quote!(::recover::__private::diesel);
@@ -157,10 +278,6 @@ fn impl_row_store(model: &Model<'_>, conn: &syn::Path, lock: bool) -> TokenStrea
             quote!(&key.#index)
         }
     });
-    let by_row = key_filter(&|_, f| {
-        let member = f.member;
-        quote!(&row.#member)
-    });
 
     let all_columns = model.fields.iter().map(|f| column_path(model, f));
     let all_types = model.fields.iter().map(|f| f.ty);
@@ -168,7 +285,7 @@ fn impl_row_store(model: &Model<'_>, conn: &syn::Path, lock: bool) -> TokenStrea
         .map(|i| format_ident!("__field{}", i, span = Span::mixed_site()))
         .collect();
     let members = model.fields.iter().map(|f| f.member);
-    let lock = lock.then(|| quote!(.for_update()));
+    let lock = backend.lock.then(|| quote!(.for_update()));
 
     let assign = |f: &Field<'_>| {
         let column = column_path(model, f);
@@ -176,30 +293,27 @@ fn impl_row_store(model: &Model<'_>, conn: &syn::Path, lock: bool) -> TokenStrea
         quote!(#column.eq(&row.#member))
     };
     let inserts = model.fields.iter().map(assign);
-    let set_columns = |fields: Vec<&Field<'_>>| {
+    let set_columns = |name: &TokenStream, fields: Vec<&Field<'_>>| {
         if fields.is_empty() {
             // Nothing but key columns: there is nothing to write, only a row to find.
-            return quote! {
+            let find = quote! {
                 <Self as ::recover::__private::RowStore<#ident>>::load_row(
                     self,
                     &::recover::__private::Recoverable::key(row),
                 ).map(|row| usize::from(row.is_some()))
             };
+            return (TokenStream::new(), find);
         }
-        let sets = fields.into_iter().map(assign);
-        quote!(#diesel::update(#by_row).set((#(#sets,)*)).execute(self))
+        let walk = walk_update(model, &backend.backend, name, &fields);
+        (walk, quote!(#name(row).execute(self)))
     };
-    let non_key: Vec<&Field<'_>> = model
-        .fields
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !model.is_key(*i))
-        .map(|(_, f)| f)
-        .collect();
-    let update = set_columns(non_key.clone());
-    let restore = set_columns(non_key.into_iter().filter(|f| !f.is_skipped()).collect());
+    let (walk_all, update) = set_columns(&updates.all, non_key_fields(model, false));
+    let (walk_image, restore) = set_columns(&updates.image, non_key_fields(model, true));
 
     quote! {
+        #walk_all
+        #walk_image
+
         #[automatically_derived]
         impl ::recover::__private::RowStore<#ident> for #conn {
             fn load_row(
