@@ -87,7 +87,7 @@ fn non_key_fields<'m>(model: &'m Model<'_>, image_only: bool) -> Vec<&'m Field<'
         .fields
         .iter()
         .enumerate()
-        .filter(|(i, f)| !model.is_key(*i) && !(image_only && f.is_skipped()))
+        .filter(|(i, f)| !(model.is_key(*i) || (image_only && f.is_skipped())))
         .map(|(_, f)| f)
         .collect()
 }
