@@ -9,7 +9,7 @@ use crate::history::Op;
 use crate::image;
 use crate::journal::Journal;
 use crate::model::{Recoverable, RowStore};
-use crate::schema::{ChangesetRow, EntryRow};
+use crate::schema::{ChangesetRow, NewEntryRow};
 
 /// The entries one call (or one changeset block) appends: they share a changeset id, the
 /// journal's actor and reason, and one timestamp.
@@ -18,13 +18,16 @@ pub struct Recording<'j> {
     pub(crate) journal: &'j Journal,
     first: Option<i64>,
     last: i64,
-    /// The seq taken for the next entry before its change was written.
-    reserved: Option<i64>,
+    /// The seq taken for the next entry before its change was written (`Some(None)`: the
+    /// backend draws it when the entry is inserted).
+    reserved: Option<Option<i64>>,
     recorded_at: i64,
 }
 
 /// Where an entry leaves the entity's undo and redo stacks.
-pub(crate) enum Stack {
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
     /// A new change: undo reverts it next, and nothing is left to redo.
     Push,
     /// An undo: `undo_next` is what undo reverts after it; redo reverts the undo itself.
@@ -60,7 +63,7 @@ impl<'j> Recording<'j> {
     /// savepoint inside the caller's transaction, see `JournalConn::atomically`).
     pub(crate) fn reserve<C: JournalConn>(&mut self, conn: &mut C) -> Result<(), Error> {
         if self.reserved.is_none() {
-            let previous = self.reserved.or(self.first.map(|_| self.last));
+            let previous = self.first.map(|_| self.last);
             self.reserved = Some(conn.next_seq(previous)?);
         }
         Ok(())
@@ -73,29 +76,22 @@ impl<'j> Recording<'j> {
         entry: NewEntry<'_>,
     ) -> Result<i64, Error> {
         self.reserve(conn)?;
-        let seq = self.reserved.take().unwrap_or_default();
-        let changeset_id = *self.first.get_or_insert(seq);
-        self.last = seq;
-        let (undo_next, redo_next) = match entry.stack {
-            Stack::Push => (Some(seq), None),
-            Stack::Undo { undo_next } => (undo_next, Some(seq)),
-            Stack::Redo { redo_next } => (Some(seq), redo_next),
-        };
-        conn.append_entry(&EntryRow {
-            seq,
-            changeset_id,
-            entity: entry.entity.to_owned(),
-            entity_key: entry.key.to_owned(),
-            op: entry.op.as_str().to_owned(),
-            before_image: entry.before,
-            after_image: entry.after,
+        let seq = conn.append_entry(&NewEntryRow {
+            seq: self.reserved.take().flatten(),
+            changeset_id: self.first,
+            entity: entry.entity,
+            entity_key: entry.key,
+            op: entry.op.as_str(),
+            before_image: entry.before.as_deref(),
+            after_image: entry.after.as_deref(),
             undoes: entry.undoes,
-            undo_next,
-            redo_next,
-            actor: self.journal.actor.as_deref().map(str::to_owned),
-            reason: self.journal.reason.as_deref().map(str::to_owned),
+            stack: entry.stack,
+            actor: self.journal.actor.as_deref(),
+            reason: self.journal.reason.as_deref(),
             recorded_at: self.recorded_at,
         })?;
+        self.first.get_or_insert(seq);
+        self.last = seq;
         Ok(seq)
     }
 

@@ -2,6 +2,7 @@
 
 use crate::backend::JournalConn;
 use crate::error::Error;
+use crate::record::Stack;
 
 diesel::table! {
     /// One row per recorded change of one entity.
@@ -57,6 +58,38 @@ pub struct EntryRow {
     pub actor: Option<String>,
     pub reason: Option<String>,
     pub recorded_at: i64,
+}
+
+/// A journal row to insert, before its seq is known everywhere.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntryRow<'a> {
+    /// Taken before the change (SQLite, MySQL), or `None`: drawn by the insert (PostgreSQL).
+    pub seq: Option<i64>,
+    /// The changeset's first seq, or `None`: this entry is the first.
+    pub changeset_id: Option<i64>,
+    pub entity: &'a str,
+    pub entity_key: &'a str,
+    pub op: &'a str,
+    pub before_image: Option<&'a str>,
+    pub after_image: Option<&'a str>,
+    pub undoes: Option<i64>,
+    pub stack: Stack,
+    pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub recorded_at: i64,
+}
+
+impl NewEntryRow<'_> {
+    /// `changeset_id`, `undo_next` and `redo_next` once the entry's own seq is known.
+    pub fn links(&self, seq: i64) -> (i64, Option<i64>, Option<i64>) {
+        let (undo_next, redo_next) = match self.stack {
+            Stack::Push => (Some(seq), None),
+            Stack::Undo { undo_next } => (undo_next, Some(seq)),
+            Stack::Redo { redo_next } => (Some(seq), redo_next),
+        };
+        (self.changeset_id.unwrap_or(seq), undo_next, redo_next)
+    }
 }
 
 /// One `recover_changesets` row: written only for changesets of more than one entry (a

@@ -13,7 +13,7 @@ use crate::check::Problem;
 use crate::error::Error;
 use crate::model::{Recoverable, RowStore};
 use crate::record::Recording;
-use crate::schema::{ChangesetRow, EntryRow};
+use crate::schema::{ChangesetRow, EntryRow, NewEntryRow};
 
 /// A Diesel connection that can hold a `recover` journal: `SqliteConnection`, `PgConnection`
 /// and `MysqlConnection`, each behind its cargo feature.
@@ -39,16 +39,21 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     #[doc(hidden)]
     fn lock_entity(&mut self, entity: &str, key: &str) -> QueryResult<()>;
 
-    /// The seq for a new entry; `previous` is the seq this call appended last, if any.
+    /// The seq for a new entry, taken before its change is written; `previous` is the seq this
+    /// call appended last, if any. `None`: the entry's insert draws it.
     #[doc(hidden)]
-    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<i64>;
+    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<Option<i64>>;
 
     /// The registered `Recoverable` type of an entity, as its type-erased operations.
     #[doc(hidden)]
     fn registered(entity: &str) -> Option<&'static Registration<Self>>;
 
+    /// Inserts an entry; returns its seq.
     #[doc(hidden)]
-    fn append_entry(&mut self, entry: &EntryRow) -> QueryResult<()>;
+    fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64>;
+    /// Inserts an entry whose seq was taken beforehand.
+    #[doc(hidden)]
+    fn insert_entry(&mut self, seq: i64, entry: &NewEntryRow<'_>) -> QueryResult<i64>;
     #[doc(hidden)]
     fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()>;
     #[doc(hidden)]
@@ -141,28 +146,33 @@ macro_rules! shared_journal_queries {
                 .load(self)
         }
 
-        fn append_entry(&mut self, entry: &$crate::schema::EntryRow) -> diesel::QueryResult<()> {
+        fn insert_entry(
+            &mut self,
+            seq: i64,
+            entry: &$crate::schema::NewEntryRow<'_>,
+        ) -> diesel::QueryResult<i64> {
             use $crate::schema::recover_journal as j;
+            let (changeset_id, undo_next, redo_next) = entry.links(seq);
             // Every column bound, NULLs included: one SQL text, prepared once. (An Insertable
             // with Option fields would vary its SQL with the values and be prepared each time.)
             diesel::insert_into(j::table)
                 .values((
-                    j::seq.eq(entry.seq),
-                    j::changeset_id.eq(entry.changeset_id),
-                    j::entity.eq(&entry.entity),
-                    j::entity_key.eq(&entry.entity_key),
-                    j::op.eq(&entry.op),
-                    j::before_image.eq(&entry.before_image),
-                    j::after_image.eq(&entry.after_image),
+                    j::seq.eq(seq),
+                    j::changeset_id.eq(changeset_id),
+                    j::entity.eq(entry.entity),
+                    j::entity_key.eq(entry.entity_key),
+                    j::op.eq(entry.op),
+                    j::before_image.eq(entry.before_image),
+                    j::after_image.eq(entry.after_image),
                     j::undoes.eq(entry.undoes),
-                    j::undo_next.eq(entry.undo_next),
-                    j::redo_next.eq(entry.redo_next),
-                    j::actor.eq(&entry.actor),
-                    j::reason.eq(&entry.reason),
+                    j::undo_next.eq(undo_next),
+                    j::redo_next.eq(redo_next),
+                    j::actor.eq(entry.actor),
+                    j::reason.eq(entry.reason),
                     j::recorded_at.eq(entry.recorded_at),
                 ))
                 .execute(self)
-                .map(drop)
+                .map(|_| seq)
         }
 
         fn append_changeset(

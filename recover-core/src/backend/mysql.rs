@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::{shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
+use crate::schema::NewEntryRow;
 
 inventory::collect!(Registration<MysqlConnection>);
 
@@ -37,21 +38,30 @@ impl JournalConn for MysqlConnection {
             .map(drop)
     }
 
-    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<i64> {
+    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<Option<i64>> {
         // MySQL has no sequences (MariaDB's are not in MySQL): one counter row, locked until
         // the transaction ends (see `lock_entity`), so the seqs of one call are contiguous.
         if let Some(seq) = previous {
             diesel::sql_query("UPDATE recover_seq SET next_seq = ? WHERE id = 1")
                 .bind::<diesel::sql_types::BigInt, _>(seq + 1)
                 .execute(self)?;
-            return Ok(seq + 1);
+            return Ok(Some(seq + 1));
         }
         diesel::sql_query(
             "UPDATE recover_seq SET next_seq = LAST_INSERT_ID(next_seq + 1) WHERE id = 1",
         )
         .execute(self)?;
         let row: Seq = diesel::sql_query("SELECT LAST_INSERT_ID() AS seq").get_result(self)?;
-        i64::try_from(row.seq).map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+        i64::try_from(row.seq)
+            .map(Some)
+            .map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+    }
+
+    fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {
+        let seq = entry.seq.ok_or_else(|| {
+            diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
+        })?;
+        self.insert_entry(seq, entry)
     }
 
     shared_journal_queries!();

@@ -7,6 +7,7 @@ use diesel::sqlite::SqliteConnection;
 use super::{shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
 use crate::schema::recover_journal;
+use crate::schema::NewEntryRow;
 
 inventory::collect!(Registration<SqliteConnection>);
 
@@ -39,17 +40,24 @@ impl JournalConn for SqliteConnection {
         Ok(())
     }
 
-    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<i64> {
+    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<Option<i64>> {
         // Writers are serialised by the write lock taken in `atomically`, so the seqs of one
         // call are contiguous and the next one is the journal's largest plus one: an O(log n)
         // read of the rowid B-tree's last page, no AUTOINCREMENT bookkeeping row to dirty.
         match previous {
-            Some(seq) => Ok(seq + 1),
+            Some(seq) => Ok(Some(seq + 1)),
             None => recover_journal::table
                 .select(diesel::dsl::max(recover_journal::seq))
                 .get_result::<Option<i64>>(self)
-                .map(|max| max.unwrap_or(0) + 1),
+                .map(|max| Some(max.unwrap_or(0) + 1)),
         }
+    }
+
+    fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {
+        let seq = entry.seq.ok_or_else(|| {
+            diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
+        })?;
+        self.insert_entry(seq, entry)
     }
 
     shared_journal_queries!();
