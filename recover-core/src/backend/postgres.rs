@@ -1,17 +1,75 @@
 //! PostgreSQL: rows locked with `SELECT .. FOR UPDATE`, seqs from a sequence.
 
-use diesel::pg::PgConnection;
+use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::{shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
 use crate::record::Stack;
 use crate::schema::NewEntryRow;
 
-#[derive(QueryableByName)]
-struct DrawnSeq {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    seq: i64,
+/// The insert of an entry that draws its seq: a statement of its own so that it has a static
+/// query id and is prepared once per connection (one round trip per entry, not three).
+struct AppendEntry<'a> {
+    entry: &'a NewEntryRow<'a>,
+    undo_own: bool,
+    undo_next: Option<i64>,
+    redo_own: bool,
+    redo_next: Option<i64>,
+}
+
+impl QueryId for AppendEntry<'_> {
+    type QueryId = AppendEntry<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for AppendEntry<'_> {
+    type SqlType = BigInt;
+}
+
+impl<Conn> RunQueryDsl<Conn> for AppendEntry<'_> {}
+
+impl QueryFragment<Pg> for AppendEntry<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let e = self.entry;
+        out.push_sql(
+            "WITH s AS (SELECT nextval('recover_journal_seq') AS v) \
+             INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
+             before_image, after_image, undoes, undo_next, redo_next, actor, reason, recorded_at) \
+             SELECT v, COALESCE(",
+        );
+        out.push_bind_param::<Nullable<BigInt>, _>(&e.changeset_id)?;
+        out.push_sql(", v), ");
+        out.push_bind_param::<Text, _>(e.entity)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.entity_key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(e.op)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.before_image)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.after_image)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&e.undoes)?;
+        out.push_sql(", CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.undo_own)?;
+        out.push_sql(" THEN v ELSE ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.undo_next)?;
+        out.push_sql(" END, CASE WHEN ");
+        out.push_bind_param::<Bool, _>(&self.redo_own)?;
+        out.push_sql(" THEN v ELSE ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.redo_next)?;
+        out.push_sql(" END, ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&e.reason)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&e.recorded_at)?;
+        out.push_sql(" FROM s RETURNING seq");
+        Ok(())
+    }
 }
 
 inventory::collect!(Registration<PgConnection>);
@@ -62,7 +120,6 @@ impl JournalConn for PgConnection {
     }
 
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {
-        use diesel::sql_types::{BigInt, Bool, Nullable, Text};
         if let Some(seq) = entry.seq {
             return self.insert_entry(seq, entry);
         }
@@ -77,30 +134,14 @@ impl JournalConn for PgConnection {
             Stack::Undo { .. } => (true, None),
             Stack::Redo { redo_next } => (false, redo_next),
         };
-        let row: DrawnSeq = diesel::sql_query(
-            "WITH s AS (SELECT nextval('recover_journal_seq') AS v) \
-             INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
-                 before_image, after_image, undoes, undo_next, redo_next, actor, reason, recorded_at) \
-             SELECT v, COALESCE($1, v), $2, $3, $4, $5, $6, $7, \
-                 CASE WHEN $8 THEN v ELSE $9 END, CASE WHEN $10 THEN v ELSE $11 END, $12, $13, $14 \
-             FROM s RETURNING seq",
-        )
-        .bind::<Nullable<BigInt>, _>(entry.changeset_id)
-        .bind::<Text, _>(entry.entity)
-        .bind::<Text, _>(entry.entity_key)
-        .bind::<Text, _>(entry.op)
-        .bind::<Nullable<Text>, _>(entry.before_image)
-        .bind::<Nullable<Text>, _>(entry.after_image)
-        .bind::<Nullable<BigInt>, _>(entry.undoes)
-        .bind::<Bool, _>(undo_own)
-        .bind::<Nullable<BigInt>, _>(undo_next)
-        .bind::<Bool, _>(redo_own)
-        .bind::<Nullable<BigInt>, _>(redo_next)
-        .bind::<Nullable<Text>, _>(entry.actor)
-        .bind::<Nullable<Text>, _>(entry.reason)
-        .bind::<BigInt, _>(entry.recorded_at)
-        .get_result(self)?;
-        Ok(row.seq)
+        AppendEntry {
+            entry,
+            undo_own,
+            undo_next,
+            redo_own,
+            redo_next,
+        }
+        .get_result(self)
     }
 
     shared_journal_queries!();
