@@ -165,7 +165,32 @@ fn lock_and_read<T: Recoverable, C: RowStore<T>>(
     conn.lock_entity(T::ENTITY, key_text)?;
     let stored = conn.load_row(key)?;
     let newest = conn.newest_entry(T::ENTITY, key_text)?;
+    if let Some(newest) = &newest {
+        check_pointers(newest)?;
+    }
     Ok((stored, newest))
+}
+
+/// The stack pointers an entry can hold: a change (and a redo) is what undo reverts next while
+/// it is the newest; an undo points at or below itself.
+fn check_pointers(entry: &EntryRow) -> Result<(), Error> {
+    let op = Op::parse(entry.seq, &entry.op)?;
+    let at_or_below = |pointer: Option<i64>| pointer.is_none_or(|p| p <= entry.seq);
+    let sound = match op {
+        Op::Undo => at_or_below(entry.undo_next),
+        _ => entry.undo_next == Some(entry.seq),
+    } && at_or_below(entry.redo_next);
+    if sound {
+        Ok(())
+    } else {
+        Err(Error::CorruptJournal {
+            seq: entry.seq,
+            problem: format!(
+                "impossible stack pointers for a {op} entry (undo_next {:?}, redo_next {:?})",
+                entry.undo_next, entry.redo_next
+            ),
+        })
+    }
 }
 
 /// Loads entry `seq`, which `newest` points to, checking it is of the same entity.
@@ -197,6 +222,7 @@ fn revert<T: Recoverable, C: RowStore<T>>(
     baseline: Option<&EntryRow>,
 ) -> Result<(), Error> {
     let key_text = &target.entity_key;
+    let target_op = Op::parse(target.seq, &target.op)?;
     let (op, stack) = if newest.undo_next == Some(target.seq) {
         let below = conn.entry_before(T::ENTITY, key_text, target.seq)?;
         let undo_next = below.and_then(|e| e.undo_next);
@@ -205,7 +231,7 @@ fn revert<T: Recoverable, C: RowStore<T>>(
         let below = conn.entry_before(T::ENTITY, key_text, target.seq)?;
         let redo_next = below.and_then(|e| e.redo_next);
         (Op::Redo, Stack::Redo { redo_next })
-    } else if target.op == Op::Undo.as_str() {
+    } else if target_op == Op::Undo {
         (Op::Redo, Stack::Push)
     } else {
         (Op::Undo, Stack::Push)

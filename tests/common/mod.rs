@@ -230,7 +230,7 @@ const POSTGRES_TABLES: &str = "
 
 const MYSQL_TABLES: &str = "
     CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance BIGINT NOT NULL,
-        status TEXT NOT NULL, note TEXT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+        status TEXT NOT NULL, note LONGTEXT) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
     CREATE TABLE memberships (org VARCHAR(191) NOT NULL, user_id INTEGER NOT NULL,
         role TEXT NOT NULL, since BIGINT, PRIMARY KEY (org, user_id))
         ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
