@@ -147,12 +147,26 @@ impl Journal {
     }
 
     /// Every journal entry of the entity, oldest first (empty if it has none).
+    ///
+    /// It reads the journal a page at a time, so it holds little more than what it returns; for
+    /// a long history that should not be held at once, use [`Journal::history_page`].
     pub fn history<T: Recoverable>(
         &self,
         conn: &mut impl JournalConn,
         key: &T::Key,
     ) -> Result<Vec<Entry<T>>, Error> {
-        history::page::<T, _>(conn, key, i64::MIN, usize::MAX)
+        const PAGE: usize = 1_000;
+        let mut entries = Vec::new();
+        loop {
+            let after = entries.last().map_or(i64::MIN, |e: &Entry<T>| e.seq);
+            let page = history::page::<T, _>(conn, key, after, PAGE)?;
+            let last_page = page.len() < PAGE;
+            entries.extend(page);
+            if last_page {
+                entries.shrink_to_fit();
+                return Ok(entries);
+            }
+        }
     }
 
     /// Up to `limit` entries of the entity with a seq greater than `after_seq`, oldest first:
