@@ -16,6 +16,9 @@ CREATE TABLE IF NOT EXISTS recover_journal (
     recorded_at  BIGINT NOT NULL        -- microseconds since 1970-01-01 UTC
 );
 CREATE INDEX IF NOT EXISTS recover_journal_entity ON recover_journal (entity, entity_key, seq);
+-- The entries that removed a row (delete, undone insert, restore to absent), for `deleted`;
+-- partial, so that recording an update or an insert does not touch it.
+CREATE INDEX IF NOT EXISTS recover_journal_removals ON recover_journal (entity, seq) WHERE after_image IS NULL;
 CREATE TABLE IF NOT EXISTS recover_changesets (
     id          BIGINT PRIMARY KEY,     -- seq of the changeset's first entry
     last_seq    BIGINT NOT NULL,        -- seq of its last entry

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::backend::{JournalConn, Scope};
 use crate::changeset::{ChangesetId, ChangesetTx};
+use crate::deleted::{self, Deleted};
 use crate::error::Error;
 use crate::history::{self, Entry};
 use crate::model::{Recoverable, RowStore};
@@ -179,6 +180,37 @@ impl Journal {
         limit: usize,
     ) -> Result<Vec<Entry<T>>, Error> {
         history::page::<T, _>(conn, key, after_seq, limit)
+    }
+
+    /// The entities of `T` whose row is gone (their newest entry removed it), newest first,
+    /// with their last image, who removed them and when. Found through a partial index on the
+    /// journal's removing entries, not by scanning it.
+    pub fn deleted<T: Recoverable>(
+        &self,
+        conn: &mut impl JournalConn,
+    ) -> Result<Vec<Deleted<T>>, Error> {
+        const PAGE: usize = 1_000;
+        let mut all = Vec::new();
+        loop {
+            let before = all.last().map_or(i64::MAX, |d: &Deleted<T>| d.seq);
+            let page = deleted::page::<T, _>(conn, before, PAGE)?;
+            let last_page = page.len() < PAGE;
+            all.extend(page);
+            if last_page {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Up to `limit` entries of [`Journal::deleted`] removed before entry `before_seq`
+    /// (`i64::MAX` for the newest): pass the last `seq` of one page to get the next.
+    pub fn deleted_page<T: Recoverable>(
+        &self,
+        conn: &mut impl JournalConn,
+        before_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Deleted<T>>, Error> {
+        deleted::page::<T, _>(conn, before_seq, limit)
     }
 
     /// Runs `f` as one changeset: every change made through the [`ChangesetTx`] is journaled

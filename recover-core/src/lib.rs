@@ -7,6 +7,7 @@
 mod backend;
 mod changeset;
 mod check;
+mod deleted;
 mod error;
 mod history;
 mod image;
@@ -19,6 +20,7 @@ mod schema;
 pub use backend::JournalConn;
 pub use changeset::{ChangesetId, ChangesetTx};
 pub use check::{check, Problem, Report};
+pub use deleted::Deleted;
 pub use error::Error;
 pub use history::{Entry, Op};
 pub use journal::Journal;

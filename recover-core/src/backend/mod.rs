@@ -73,6 +73,15 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     fn nth_entry(&mut self, entity: &str, key: &str, n: i64) -> QueryResult<Option<EntryRow>>;
     #[doc(hidden)]
     fn count_entries(&mut self, entity: &str, key: &str) -> QueryResult<i64>;
+    /// Up to `limit` entries of `entity` older than `before_seq` that removed its row and are
+    /// still its newest entry, newest first.
+    #[doc(hidden)]
+    fn removals_page(
+        &mut self,
+        entity: &str,
+        before_seq: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<EntryRow>>;
     #[doc(hidden)]
     fn entries_page(
         &mut self,
@@ -278,6 +287,32 @@ macro_rules! shared_journal_queries {
                 .filter(j::entity_key.eq(key))
                 .count()
                 .get_result(self)
+        }
+
+        fn removals_page(
+            &mut self,
+            entity: &str,
+            before_seq: i64,
+            limit: i64,
+        ) -> diesel::QueryResult<Vec<$crate::schema::EntryRow>> {
+            use $crate::schema::recover_journal as j;
+            let newer = $crate::schema::journal_inner;
+            // Served by the partial index on removals (`after_image IS NULL`): it reads the
+            // entity's removing entries, newest first, and probes each for a newer entry.
+            j::table
+                .filter(j::entity.eq(entity))
+                .filter(j::after_image.is_null())
+                .filter(j::before_image.is_not_null())
+                .filter(j::seq.lt(before_seq))
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    newer
+                        .filter(newer.field(j::entity).eq(j::entity))
+                        .filter(newer.field(j::entity_key).eq(j::entity_key))
+                        .filter(newer.field(j::seq).gt(j::seq)),
+                )))
+                .order(j::seq.desc())
+                .limit(limit)
+                .load(self)
         }
 
         fn entries_page(
