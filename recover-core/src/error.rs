@@ -112,6 +112,32 @@ pub enum Error {
         latest: usize,
     },
 
+    /// A table restore found rows changed outside recover: one (key, columns that differ) per
+    /// entity. Nothing was written; use [`Journal::force`](crate::Journal::force) to overwrite.
+    #[error(
+        "{entity}: {} rows were changed outside recover ({}); nothing was written, use Journal::force() to overwrite",
+        conflicts.len(),
+        conflicts.iter().map(|(key, columns)| format!("{key}: {}", columns.join(", "))).collect::<Vec<_>>().join("; ")
+    )]
+    TableConflict {
+        /// The table.
+        entity: &'static str,
+        /// Each conflicting entity's key (canonical JSON text) and the columns that differ.
+        conflicts: Vec<(String, Vec<String>)>,
+    },
+
+    /// A table restore to an instant before the journal's first entry: the journal cannot say
+    /// what the table held then.
+    #[error("the journal begins after {at}: it cannot say what the table held then")]
+    BeforeJournal {
+        /// The instant asked for.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// An argument the operation does not take (say which and why).
+    #[error("{0}")]
+    Unsupported(&'static str),
+
     /// `undo_changeset` of an id that names no journal entries.
     #[error("changeset {0:?} not found in the journal")]
     ChangesetNotFound(ChangesetId),

@@ -10,6 +10,7 @@ use crate::history::{self, Entry};
 use crate::model::{Recoverable, RowStore};
 use crate::record::{self, Recording};
 use crate::revert::{self, At};
+use crate::table::{self, Progress};
 
 /// Records changes with their before-images, and reverts them.
 ///
@@ -180,6 +181,36 @@ impl Journal {
         limit: usize,
     ) -> Result<Vec<Entry<T>>, Error> {
         history::page::<T, _>(conn, key, after_seq, limit)
+    }
+
+    /// Brings every entity of the table to its state at `at` (`At::Time`): rows changed since
+    /// are written back, rows deleted since re-inserted, rows created since deleted — as one
+    /// changeset, which `undo_changeset` reverts. Rows changed outside recover are reported
+    /// together in [`Error::TableConflict`] and abort it all, unless forced. Rows never
+    /// recorded through recover are left alone.
+    pub fn restore_table<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        at: At,
+    ) -> Result<ChangesetId, Error> {
+        self.restore_table_with_progress::<T>(conn, at, |_| {})
+    }
+
+    /// [`Journal::restore_table`], calling `progress` after each entity.
+    pub fn restore_table_with_progress<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        at: At,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<ChangesetId, Error> {
+        let At::Time(t) = at else {
+            return Err(Error::Unsupported(
+                "restore_table takes At::Time: a version counts the entries of one entity",
+            ));
+        };
+        self.record(conn, Scope::Many, |conn, rec| {
+            table::restore_table::<T, _>(conn, rec, t, &mut progress)
+        })
     }
 
     /// The entities of `T` whose row is gone (their newest entry removed it), newest first,

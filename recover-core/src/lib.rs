@@ -16,6 +16,7 @@ mod model;
 mod record;
 mod revert;
 mod schema;
+mod table;
 
 pub use backend::JournalConn;
 pub use changeset::{ChangesetId, ChangesetTx};
@@ -27,6 +28,7 @@ pub use journal::Journal;
 pub use model::{ImageColumn, Recoverable, RowStore};
 pub use revert::At;
 pub use schema::install;
+pub use table::Progress;
 
 /// What `#[derive(Recoverable)]` expands to refers to; not a public API.
 #[doc(hidden)]

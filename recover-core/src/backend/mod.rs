@@ -73,6 +73,13 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     fn nth_entry(&mut self, entity: &str, key: &str, n: i64) -> QueryResult<Option<EntryRow>>;
     #[doc(hidden)]
     fn count_entries(&mut self, entity: &str, key: &str) -> QueryResult<i64>;
+    /// Up to `limit` (seq, recorded_at) of the journal's entries before `before_seq`, newest
+    /// first, over every entity: the journal read backwards from its end.
+    #[doc(hidden)]
+    fn times_before(&mut self, before_seq: i64, limit: i64) -> QueryResult<Vec<(i64, i64)>>;
+    /// The keys of `entity` with an entry at or after `from_seq`.
+    #[doc(hidden)]
+    fn keys_since(&mut self, entity: &str, from_seq: i64) -> QueryResult<Vec<String>>;
     /// Up to `limit` entries of `entity` older than `before_seq` that removed its row and are
     /// still its newest entry, newest first.
     #[doc(hidden)]
@@ -287,6 +294,31 @@ macro_rules! shared_journal_queries {
                 .filter(j::entity_key.eq(key))
                 .count()
                 .get_result(self)
+        }
+
+        fn times_before(
+            &mut self,
+            before_seq: i64,
+            limit: i64,
+        ) -> diesel::QueryResult<Vec<(i64, i64)>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::seq.lt(before_seq))
+                .select((j::seq, j::recorded_at))
+                .order(j::seq.desc())
+                .limit(limit)
+                .load(self)
+        }
+
+        fn keys_since(&mut self, entity: &str, from_seq: i64) -> diesel::QueryResult<Vec<String>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::seq.ge(from_seq))
+                .filter(j::entity.eq(entity))
+                .select(j::entity_key)
+                .distinct()
+                .order(j::entity_key)
+                .load(self)
         }
 
         fn removals_page(
