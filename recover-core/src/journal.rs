@@ -8,6 +8,7 @@ use crate::deleted::{self, Deleted};
 use crate::error::Error;
 use crate::history::{self, Entry};
 use crate::model::{Recoverable, RowStore};
+use crate::prune::{self, PruneReport, Retention};
 use crate::record::{self, Recording};
 use crate::revert::{self, At};
 use crate::table::{self, Progress};
@@ -211,6 +212,18 @@ impl Journal {
         self.record(conn, Scope::Many, |conn, rec| {
             table::restore_table::<T, _>(conn, rec, t, &mut progress)
         })
+    }
+
+    /// Removes old journal entries as `policy` allows, in bounded batches (one transaction
+    /// each), and reports what it removed. It never removes an entity's newest entry, nor part
+    /// of a changeset of several entries. Undo and redo stop where the history was pruned
+    /// ([`Error::NothingToUndo`]), and `At::Version(n)` counts the entries that remain.
+    pub fn prune(
+        &self,
+        conn: &mut impl JournalConn,
+        policy: &Retention,
+    ) -> Result<PruneReport, Error> {
+        prune::prune(conn, policy)
     }
 
     /// The entities of `T` whose row is gone (their newest entry removed it), newest first,

@@ -37,7 +37,7 @@ pub(crate) fn undo<T: Recoverable, C: RowStore<T>>(
     let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
     let newest = newest.ok_or_else(nothing)?;
     let target = newest.undo_next.ok_or_else(nothing)?;
-    let target = entry_of(conn, &newest, target)?;
+    let target = entry_of(conn, &newest, target)?.ok_or_else(nothing)?;
     revert::<T, C>(conn, rec, key, stored, &newest, &target, Some(&newest))
 }
 
@@ -55,7 +55,7 @@ pub(crate) fn redo<T: Recoverable, C: RowStore<T>>(
     let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
     let newest = newest.ok_or_else(nothing)?;
     let target = newest.redo_next.ok_or_else(nothing)?;
-    let target = entry_of(conn, &newest, target)?;
+    let target = entry_of(conn, &newest, target)?.ok_or_else(nothing)?;
     revert::<T, C>(conn, rec, key, stored, &newest, &target, Some(&newest))
 }
 
@@ -193,19 +193,29 @@ fn check_pointers(entry: &EntryRow) -> Result<(), Error> {
     }
 }
 
-/// Loads entry `seq`, which `newest` points to, checking it is of the same entity.
-fn entry_of<C: JournalConn>(conn: &mut C, newest: &EntryRow, seq: i64) -> Result<EntryRow, Error> {
+/// Loads entry `seq`, which `newest` points to, checking it is of the same entity; `None` when
+/// retention removed it (it is older than the entity's oldest remaining entry).
+fn entry_of<C: JournalConn>(
+    conn: &mut C,
+    newest: &EntryRow,
+    seq: i64,
+) -> Result<Option<EntryRow>, Error> {
     if seq == newest.seq {
-        return Ok(newest.clone());
+        return Ok(Some(newest.clone()));
     }
+    let corrupt = || Error::CorruptJournal {
+        seq: newest.seq,
+        problem: format!("points to entry {seq}, which is not an entry of this entity"),
+    };
     match conn.entry(seq)? {
         Some(entry) if entry.entity == newest.entity && entry.entity_key == newest.entity_key => {
-            Ok(entry)
+            Ok(Some(entry))
         }
-        _ => Err(Error::CorruptJournal {
-            seq: newest.seq,
-            problem: format!("points to entry {seq}, which is not an entry of this entity"),
-        }),
+        Some(_) => Err(corrupt()),
+        None => match conn.nth_entry(&newest.entity, &newest.entity_key, 1)? {
+            Some(oldest) if oldest.seq > seq => Ok(None),
+            _ => Err(corrupt()),
+        },
     }
 }
 

@@ -77,6 +77,12 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     /// first, over every entity: the journal read backwards from its end.
     #[doc(hidden)]
     fn times_before(&mut self, before_seq: i64, limit: i64) -> QueryResult<Vec<(i64, i64)>>;
+    /// (seq, changeset_id, recorded_at) of every entry of one entity, newest first.
+    #[doc(hidden)]
+    fn entry_times(&mut self, entity: &str, key: &str) -> QueryResult<Vec<(i64, i64, i64)>>;
+    /// Removes journal entries (retention only) and the changeset rows whose entries are gone.
+    #[doc(hidden)]
+    fn remove_entries(&mut self, seqs: &[i64], changesets: &[i64]) -> QueryResult<usize>;
     /// The keys of `entity` with an entry at or after `from_seq`.
     #[doc(hidden)]
     fn keys_since(&mut self, entity: &str, from_seq: i64) -> QueryResult<Vec<String>>;
@@ -308,6 +314,33 @@ macro_rules! shared_journal_queries {
                 .order(j::seq.desc())
                 .limit(limit)
                 .load(self)
+        }
+
+        fn entry_times(
+            &mut self,
+            entity: &str,
+            key: &str,
+        ) -> diesel::QueryResult<Vec<(i64, i64, i64)>> {
+            use $crate::schema::recover_journal as j;
+            j::table
+                .filter(j::entity.eq(entity))
+                .filter(j::entity_key.eq(key))
+                .select((j::seq, j::changeset_id, j::recorded_at))
+                .order(j::seq.desc())
+                .load(self)
+        }
+
+        fn remove_entries(
+            &mut self,
+            seqs: &[i64],
+            changesets: &[i64],
+        ) -> diesel::QueryResult<usize> {
+            use $crate::schema::{recover_changesets as c, recover_journal as j};
+            let removed = diesel::delete(j::table.filter(j::seq.eq_any(seqs))).execute(self)?;
+            if !changesets.is_empty() {
+                diesel::delete(c::table.filter(c::id.eq_any(changesets))).execute(self)?;
+            }
+            Ok(removed)
         }
 
         fn keys_since(&mut self, entity: &str, from_seq: i64) -> diesel::QueryResult<Vec<String>> {
