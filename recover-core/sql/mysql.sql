@@ -23,6 +23,15 @@ CREATE TABLE IF NOT EXISTS recover_changesets (
     reason      TEXT,
     recorded_at BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS recover_redactions (
+    id          BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    entity      VARCHAR(255) NOT NULL,
+    entity_key  VARCHAR(500) NOT NULL,
+    erased_columns TEXT NOT NULL,           -- JSON array of the erased columns' names
+    actor       TEXT,
+    reason      TEXT,
+    recorded_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE TABLE IF NOT EXISTS recover_seq (
     id       TINYINT NOT NULL PRIMARY KEY,
     next_seq BIGINT  NOT NULL                -- the last seq handed out

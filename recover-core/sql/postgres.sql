@@ -26,3 +26,12 @@ CREATE TABLE IF NOT EXISTS recover_changesets (
     reason      TEXT,
     recorded_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS recover_redactions (
+    id          BIGSERIAL PRIMARY KEY,
+    entity      TEXT   NOT NULL,
+    entity_key  TEXT   NOT NULL,
+    erased_columns TEXT NOT NULL,       -- JSON array of the erased columns' names
+    actor       TEXT,
+    reason      TEXT,
+    recorded_at BIGINT NOT NULL
+);

@@ -25,3 +25,12 @@ CREATE TABLE IF NOT EXISTS recover_changesets (
     reason      TEXT,
     recorded_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS recover_redactions (
+    id          INTEGER PRIMARY KEY,
+    entity      TEXT    NOT NULL,
+    entity_key  TEXT    NOT NULL,
+    erased_columns TEXT NOT NULL,       -- JSON array of the erased columns' names
+    actor       TEXT,
+    reason      TEXT,
+    recorded_at INTEGER NOT NULL
+);

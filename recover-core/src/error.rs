@@ -81,6 +81,29 @@ pub enum Error {
         problem: String,
     },
 
+    /// A journal image's column was erased by `redact`, and the field has no
+    /// `#[recover(default = "..")]` to stand in for it.
+    #[error("{entity} journal entry {seq}: column `{column}` was redacted; give the field #[recover(default = \"..\")] to restore images without it")]
+    Redacted {
+        /// The entity's table.
+        entity: &'static str,
+        /// The journal entry holding the image.
+        seq: i64,
+        /// The SQL column name.
+        column: String,
+    },
+
+    /// A column named to an operation that cannot take it.
+    #[error("{entity}: column `{column}` {problem}")]
+    InvalidColumn {
+        /// The entity's table.
+        entity: &'static str,
+        /// The column as named.
+        column: String,
+        /// Why it cannot be used.
+        problem: &'static str,
+    },
+
     /// A journal image is not a JSON object, or belongs to another entity.
     #[error("journal entry {seq}: corrupt image: {problem}")]
     CorruptImage {

@@ -7,6 +7,26 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::model::Recoverable;
 
+/// The key of the value `redact` leaves in place of an erased column: `{"$recover": "redacted"}`.
+const MARKER_KEY: &str = "$recover";
+const MARKER_VALUE: &str = "redacted";
+
+/// The value `redact` writes in place of an erased column.
+pub(crate) fn redacted_marker() -> Value {
+    let mut marker = Map::new();
+    marker.insert(
+        MARKER_KEY.to_owned(),
+        Value::String(MARKER_VALUE.to_owned()),
+    );
+    Value::Object(marker)
+}
+
+/// Whether a column's value was erased by `redact`.
+pub(crate) fn is_redacted(value: &Value) -> bool {
+    matches!(value, Value::Object(m) if m.len() == 1
+        && m.get(MARKER_KEY).and_then(Value::as_str) == Some(MARKER_VALUE))
+}
+
 /// Builds one image, field by field. Used by the code `#[derive(Recoverable)]` generates.
 #[doc(hidden)]
 pub struct ImageWriter {
@@ -116,6 +136,15 @@ impl<'a> ImageReader<'a> {
                 None => Err(self.drift(column, "is missing from the image (add #[recover(default = \"..\")] or #[recover(renamed_from = \"..\")] to the field)".to_owned())),
             };
         };
+        if is_redacted(value) {
+            return default
+                .map(|default| default())
+                .ok_or_else(|| Error::Redacted {
+                    entity: self.entity,
+                    seq: self.seq,
+                    column: column.to_owned(),
+                });
+        }
         V::deserialize(value).map_err(|e| {
             self.drift(
                 name,
@@ -186,7 +215,10 @@ pub(crate) fn changed_columns<T: Recoverable>(
         .filter(|c| match (before, after) {
             (Some(before), Some(after)) => {
                 let value = |image| lookup(image, c.name, c.renamed_from).map(|(_, v)| v);
-                value(before) != value(after)
+                let (before, after) = (value(before), value(after));
+                // An erased value says nothing either way.
+                let erased = before.is_some_and(is_redacted) || after.is_some_and(is_redacted);
+                !erased && before != after
             }
             (None, None) => false,
             _ => true,
@@ -208,7 +240,9 @@ pub(crate) fn conflicting_columns<T: Recoverable>(
         (Some(expected), Some(actual)) => T::COLUMNS
             .iter()
             .filter(|c| match lookup(expected, c.name, c.renamed_from) {
-                Some((_, recorded)) => actual.get(c.name) != Some(recorded),
+                Some((_, recorded)) => {
+                    !is_redacted(recorded) && actual.get(c.name) != Some(recorded)
+                }
                 None => false,
             })
             .map(|c| c.name.to_owned())

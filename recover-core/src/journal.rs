@@ -10,6 +10,7 @@ use crate::history::{self, Entry};
 use crate::model::{Recoverable, RowStore};
 use crate::prune::{self, PruneReport, Retention};
 use crate::record::{self, Recording};
+use crate::redact::{self, RedactReport};
 use crate::revert::{self, At};
 use crate::table::{self, Progress};
 
@@ -224,6 +225,24 @@ impl Journal {
         policy: &Retention,
     ) -> Result<PruneReport, Error> {
         prune::prune(conn, policy)
+    }
+
+    /// Erases the named columns' values from every journal image of one entity (a privacy
+    /// request), putting a marker in their place, and records who did it, when and which
+    /// columns — not the values. The one change to past journal rows recover makes besides
+    /// `prune`. The stored row is not touched: erase it there with a recorded `update`.
+    /// Restoring or reading an image without an erased value then needs the field's
+    /// `#[recover(default = "..")]`, or fails with [`Error::Redacted`]. Key columns and columns
+    /// the images do not hold are [`Error::InvalidColumn`], and nothing is written.
+    pub fn redact<T: Recoverable>(
+        &self,
+        conn: &mut impl JournalConn,
+        key: &T::Key,
+        columns: &[&str],
+    ) -> Result<RedactReport, Error> {
+        conn.atomically(Scope::Many, |conn| {
+            redact::redact::<T, _>(conn, self, key, columns)
+        })
     }
 
     /// The entities of `T` whose row is gone (their newest entry removed it), newest first,

@@ -39,6 +39,8 @@ pub struct ImageColumn {
     pub name: &'static str,
     /// Names the column had in older images (`#[recover(renamed_from = "..")]`).
     pub renamed_from: &'static [&'static str],
+    /// Whether it is a key column.
+    pub key: bool,
 }
 
 /// A connection on which rows of `T` can be read and written: implemented by

@@ -34,6 +34,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per `redact`: who erased which columns of which entity, and when.
+    recover_redactions (id) {
+        id -> BigInt,
+        entity -> Text,
+        entity_key -> Text,
+        erased_columns -> Text,
+        actor -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        recorded_at -> BigInt,
+    }
+}
+
 // The journal seen a second time, in a subquery.
 diesel::alias!(recover_journal as journal_inner: JournalInner);
 

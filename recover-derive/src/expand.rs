@@ -190,7 +190,10 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
     let columns = imaged.iter().map(|f| {
         let name = column_name(model, f);
         let old = &f.attrs.renamed_from;
-        quote!(::recover::__private::ImageColumn { name: #name, renamed_from: &[#(#old),*] })
+        let key = model.key_fields().any(|k| k.member == f.member);
+        quote! {
+            ::recover::__private::ImageColumn { name: #name, renamed_from: &[#(#old),*], key: #key }
+        }
     });
     let writes = imaged.iter().map(|f| {
         let name = column_name(model, f);

@@ -155,6 +155,17 @@ impl JournalRow {
     }
 }
 
+/// One `recover_redactions` row.
+#[derive(QueryableByName)]
+pub struct RedactionRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub entity_key: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub erased_columns: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub actor: Option<String>,
+}
+
 /// A test database on one backend: the models' tables exist, the journal is installed.
 pub trait TestDb: JournalConn + RowStore<Account> + RowStore<Membership> + RowStore<User> {
     /// Runs raw SQL (an edit outside recover, or a hand edit of the journal).
@@ -163,6 +174,8 @@ pub trait TestDb: JournalConn + RowStore<Account> + RowStore<Membership> + RowSt
     fn memberships(&mut self) -> Vec<Membership>;
     fn users(&mut self) -> Vec<User>;
     fn journal_rows(&mut self) -> Vec<JournalRow>;
+    /// `recover_redactions`: (entity_key, erased_columns, actor), oldest first.
+    fn redactions(&mut self) -> Vec<(String, String, Option<String>)>;
 
     fn account(&mut self, id: i32) -> Option<Account> {
         self.accounts().into_iter().find(|a| a.id == id)
@@ -191,6 +204,16 @@ macro_rules! impl_test_db {
             }
             fn users(&mut self) -> Vec<User> {
                 users::table.order(users::id).load(self).unwrap()
+            }
+            fn redactions(&mut self) -> Vec<(String, String, Option<String>)> {
+                diesel::sql_query(
+                    "SELECT entity_key, erased_columns, actor FROM recover_redactions ORDER BY id",
+                )
+                .load::<RedactionRow>(self)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.entity_key, r.erased_columns, r.actor))
+                .collect()
             }
             fn journal_rows(&mut self) -> Vec<JournalRow> {
                 diesel::sql_query(

@@ -83,6 +83,26 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     /// Removes journal entries (retention only) and the changeset rows whose entries are gone.
     #[doc(hidden)]
     fn remove_entries(&mut self, seqs: &[i64], changesets: &[i64]) -> QueryResult<usize>;
+    /// Replaces an entry's images (`redact` only).
+    #[doc(hidden)]
+    fn rewrite_images(
+        &mut self,
+        seq: i64,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> QueryResult<()>;
+    /// Records a redaction: who erased which columns of which entity.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn append_redaction(
+        &mut self,
+        entity: &str,
+        key: &str,
+        columns: &str,
+        actor: Option<&str>,
+        reason: Option<&str>,
+        recorded_at: i64,
+    ) -> QueryResult<()>;
     /// The keys of `entity` with an entry at or after `from_seq`.
     #[doc(hidden)]
     fn keys_since(&mut self, entity: &str, from_seq: i64) -> QueryResult<Vec<String>>;
@@ -341,6 +361,42 @@ macro_rules! shared_journal_queries {
                 diesel::delete(c::table.filter(c::id.eq_any(changesets))).execute(self)?;
             }
             Ok(removed)
+        }
+
+        fn rewrite_images(
+            &mut self,
+            seq: i64,
+            before: Option<&str>,
+            after: Option<&str>,
+        ) -> diesel::QueryResult<()> {
+            use $crate::schema::recover_journal as j;
+            diesel::update(j::table.find(seq))
+                .set((j::before_image.eq(before), j::after_image.eq(after)))
+                .execute(self)
+                .map(drop)
+        }
+
+        fn append_redaction(
+            &mut self,
+            entity: &str,
+            key: &str,
+            columns: &str,
+            actor: Option<&str>,
+            reason: Option<&str>,
+            recorded_at: i64,
+        ) -> diesel::QueryResult<()> {
+            use $crate::schema::recover_redactions as r;
+            diesel::insert_into(r::table)
+                .values((
+                    r::entity.eq(entity),
+                    r::entity_key.eq(key),
+                    r::erased_columns.eq(columns),
+                    r::actor.eq(actor),
+                    r::reason.eq(reason),
+                    r::recorded_at.eq(recorded_at),
+                ))
+                .execute(self)
+                .map(drop)
         }
 
         fn keys_since(&mut self, entity: &str, from_seq: i64) -> diesel::QueryResult<Vec<String>> {
