@@ -85,6 +85,11 @@ diesel::define_sql_function! {
 }
 
 diesel::define_sql_function! {
+    /// PostgreSQL's `current_schema()`.
+    fn current_schema() -> diesel::sql_types::Text;
+}
+
+diesel::define_sql_function! {
     /// PostgreSQL's `pg_advisory_xact_lock(bigint)` (it returns void; its result is never read).
     fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
 }
@@ -103,11 +108,13 @@ impl JournalConn for PgConnection {
     }
 
     fn lock_entity(&mut self, entity: &str, key: &str) -> QueryResult<()> {
-        // A transaction-scoped advisory lock on the entity's name: it exists whether the row
-        // does or not, and is released at commit or rollback. Hash collisions only make two
-        // entities wait for each other.
-        let name = format!("recover:{entity}:{key}");
-        diesel::select(pg_advisory_xact_lock(hashtextextended(name, 0_i64)))
+        // A transaction-scoped advisory lock on the entity's name, within its schema (advisory
+        // locks are per database, and two schemas may hold tables of the same name): it exists
+        // whether the row does or not, and is released at commit or rollback. Hash collisions
+        // only make two entities wait for each other.
+        let name = format!(":recover:{entity}:{key}");
+        let lock = hashtextextended(current_schema().concat(name), 0_i64);
+        diesel::select(pg_advisory_xact_lock(lock))
             .execute(self)
             .map(drop)
     }
