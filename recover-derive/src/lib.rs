@@ -18,7 +18,7 @@
 //! - `renamed_from = "old_name"` — read images recorded under the column's old name (may be
 //!   given several times).
 //!
-//! ```ignore
+//! ```text
 //! #[derive(Queryable, Selectable, Insertable, Recoverable)]
 //! #[diesel(table_name = users)]
 //! struct User {
