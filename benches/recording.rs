@@ -58,38 +58,13 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::SqliteConnection;
-use recover::{At, Entry, Journal, Recoverable};
+use recover::{At, Entry, Journal};
 
-diesel::table! {
-    accounts (id) {
-        id -> Integer,
-        owner -> Text,
-        balance -> BigInt,
-        status -> Text,
-        note -> Nullable<Text>,
-    }
-}
+/// The model of DESIGN.md section 1, shared with the bank example.
+#[path = "../examples/bank/model.rs"]
+mod model;
 
-/// The model of DESIGN.md section 1.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Queryable,
-    Selectable,
-    Identifiable,
-    Insertable,
-    AsChangeset,
-    Recoverable,
-)]
-#[diesel(table_name = accounts)]
-pub struct Account {
-    pub id: i32,
-    pub owner: String,
-    pub balance: i64,
-    pub status: String,
-    pub note: Option<String>,
-}
+use model::{accounts, Account};
 
 /// Rows in the table.
 const ROWS: i32 = 1_000;

@@ -19,6 +19,7 @@ on_every_backend!(
     schema_drift_missing_column,
     schema_drift_wrong_type,
     corrupt_journal_rows,
+    changeset_of_an_entity_without_a_type,
     error_messages_name_entity_and_columns,
 );
 
@@ -355,4 +356,21 @@ fn not_installed<C: TestDb>(conn: &mut C) {
     Journal::new()
         .insert(conn, &Account::new(1, "ann", 1))
         .unwrap();
+}
+
+fn changeset_of_an_entity_without_a_type<C: TestDb>(conn: &mut C) {
+    // A changeset whose entries name a table no `Recoverable` type in this program maps.
+    let cs = Journal::new()
+        .changeset(conn, |tx| {
+            tx.insert(&Account::new(1, "ann", 100))?;
+            tx.insert(&Account::new(2, "ben", 200))?;
+            Ok(())
+        })
+        .unwrap();
+    conn.exec("UPDATE recover_journal SET entity = 'ghosts' WHERE entity_key = '1'");
+    let e = fails_cleanly(conn, |c| Journal::new().undo_changeset(c, cs).map(drop));
+    assert!(
+        matches!(e, Error::UnknownEntity(ref entity) if entity == "ghosts"),
+        "{e:?}"
+    );
 }
