@@ -9,7 +9,8 @@
 //!
 //! Environment:
 //! - `RECOVER_BENCH`: workloads to run, comma separated (`W1`, `W1-FULL`, `W2`, `W3`, `W4`,
-//!   `H`, `PG-W1`, `PG-W2`; `PG` = both PostgreSQL ones, `SQLITE` = every SQLite one).
+//!   `B`, `H`, `T`, `PG-W1`, `PG-W2`; `PG` = both PostgreSQL ones, `SQLITE` = every SQLite
+//!   one).
 //!   Default: all.
 //! - `RECOVER_BENCH_SCALE`: multiplies every operation count and journal size (default 1).
 //! - `RECOVER_BENCH_ROUNDS`: measured rounds per side (default 6 for W1, W2, W3 and W4, 4
@@ -1506,6 +1507,94 @@ fn sqlite_t(cfg: &Config) -> String {
     )
 }
 
+/// What workload B compares.
+#[derive(Debug, Clone, Copy)]
+enum Bulk {
+    /// `update_where` vs the same update as single recorded `update` calls, one transaction.
+    UpdateVsSingles,
+    /// `delete_where` vs single recorded `delete` calls, one transaction.
+    DeleteVsSingles,
+    /// `update_where` vs bare Diesel's `update(..).filter(..).set(..)`.
+    UpdateVsBare,
+}
+
+/// B: bulk recording of every row of a table of `rows` rows (each side on a fresh database).
+/// The "bare" side is the baseline (`Bulk` says which), the "recorded" side the bulk call;
+/// the change is `balance = balance + 1` (or the delete) of every row.
+fn sqlite_b(cfg: &Config, what: Bulk, rows: usize, rounds: usize) -> Pair {
+    let journal = Journal::new();
+    let name = format!("B {what:?}");
+    measure(&name, rows, cfg.ops(1_000).min(rows), rounds, |side, n| {
+        let mut db = SqliteDb::create(WAL_NORMAL);
+        let conn = &mut db.conn;
+        let extra: Vec<Account> = (ROWS + 1..=n as i32).map(initial_row).collect();
+        for chunk in extra.chunks(1_000) {
+            diesel::insert_into(accounts::table)
+                .values(chunk)
+                .execute(conn)
+                .expect("seed accounts");
+        }
+        let mut table: Vec<Account> = accounts::table
+            .order(accounts::id)
+            .load(conn)
+            .expect("load accounts");
+        let untouched = table.split_off(n);
+        let last = table.last().map_or(0, |a| a.id);
+        let mut rows = table;
+        rows.iter_mut().for_each(|a| a.balance += 1);
+        let start = Instant::now();
+        let entries = match (what, side) {
+            (Bulk::UpdateVsSingles, Side::Bare) => {
+                conn.transaction::<_, recover::Error, _>(|c| {
+                    rows.iter().try_for_each(|a| journal.update(c, a).map(drop))
+                })
+                .expect("recorded updates");
+                n
+            }
+            (Bulk::DeleteVsSingles, Side::Bare) => {
+                conn.transaction::<_, recover::Error, _>(|c| {
+                    rows.iter().try_for_each(|a| journal.delete(c, a).map(drop))
+                })
+                .expect("recorded deletes");
+                n
+            }
+            (Bulk::UpdateVsBare, Side::Bare) => {
+                let updated = diesel::update(accounts::table.filter(accounts::id.le(last)))
+                    .set(accounts::balance.eq(accounts::balance + 1))
+                    .execute(conn)
+                    .expect("bare update");
+                assert_eq!(updated, n);
+                0
+            }
+            (Bulk::UpdateVsSingles | Bulk::UpdateVsBare, Side::Recorded) => {
+                journal
+                    .update_where::<Account>(
+                        conn,
+                        accounts::id.le(last),
+                        accounts::balance.eq(accounts::balance + 1),
+                    )
+                    .expect("update_where");
+                n
+            }
+            (Bulk::DeleteVsSingles, Side::Recorded) => {
+                journal
+                    .delete_where::<Account>(conn, accounts::id.le(last))
+                    .expect("delete_where");
+                n
+            }
+        };
+        let t = start.elapsed();
+        let expected: Vec<Account> = match what {
+            Bulk::DeleteVsSingles => untouched,
+            Bulk::UpdateVsSingles | Bulk::UpdateVsBare => {
+                rows.into_iter().chain(untouched).collect()
+            }
+        };
+        check_outcome!(conn, expected, entries);
+        t
+    })
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1567,6 +1656,20 @@ fn main() {
         let label = format!("W4 {changesets} changesets of 100 updates");
         lines.push(Line::from_pair(label, "sqlite", &pair, Some(3.0)));
     }
+    if cfg.wants("B") {
+        let rows = cfg.ops(10_000).max(ROWS as usize);
+        let n = short_count(rows);
+        let rounds = cfg.rounds(6);
+        let pair = sqlite_b(&cfg, Bulk::UpdateVsSingles, rows, rounds);
+        let label = format!("B update_where {n} rows vs {n} updates, one txn");
+        lines.push(Line::from_pair(label, "sqlite", &pair, Some(0.2)));
+        let pair = sqlite_b(&cfg, Bulk::DeleteVsSingles, rows, rounds);
+        let label = format!("B delete_where {n} rows vs {n} deletes, one txn");
+        lines.push(Line::from_pair(label, "sqlite", &pair, Some(0.2)));
+        let pair = sqlite_b(&cfg, Bulk::UpdateVsBare, rows, rounds);
+        let label = format!("B update_where {n} rows vs bare Diesel's");
+        lines.push(Line::from_pair(label, "sqlite", &pair, None));
+    }
     let history = cfg.wants("H").then(|| sqlite_h(&cfg));
     let table_restore = cfg.wants("T").then(|| sqlite_t(&cfg));
 
@@ -1616,6 +1719,13 @@ fn main() {
             "W3 lines: the \"bare\" column is the baseline (a recorded update on the same \
              database, each in its own transaction, or the undo it is compared with), the \
              \"recorded\" column the undo; each undo in its own transaction."
+        );
+    }
+    if cfg.wants("B") {
+        println!(
+            "B lines: ops = rows; the \"bare\" column is the baseline (single recorded calls \
+             in one transaction, or bare Diesel's one UPDATE), the \"recorded\" column the bulk \
+             call; ratio ≤ 0.20 means at least 5× faster."
         );
     }
     if let Some(history) = history {

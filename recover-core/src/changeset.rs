@@ -1,6 +1,7 @@
 //! Changesets: several recorded changes, one id, all-or-nothing.
 
-use crate::backend::JournalConn;
+use crate::backend::{JournalConn, Scope};
+use crate::bulk::{self, BulkChanges, BulkFilter};
 use crate::error::Error;
 use crate::model::{Recoverable, RowStore};
 use crate::record::{self, Recording};
@@ -67,6 +68,39 @@ impl<'c, 'j, C: JournalConn> ChangesetTx<'c, 'j, C> {
         C: RowStore<T>,
     {
         record::delete(self.conn, &mut self.rec, &row.key())
+    }
+
+    /// Records an update of every row `filter` matches (see
+    /// [`Journal::update_where`](crate::Journal::update_where)); returns how many.
+    pub fn update_where<T: Recoverable>(
+        &mut self,
+        filter: impl BulkFilter<T>,
+        changes: impl BulkChanges<T>,
+    ) -> Result<usize, Error>
+    where
+        C: RowStore<T>,
+    {
+        // In a savepoint of its own: an error leaves no row written without its entry, even
+        // if the block goes on.
+        let rec = &mut self.rec;
+        self.conn.atomically(Scope::Many, |conn| {
+            bulk::update_where::<T, _, _, _>(conn, rec, filter, changes)
+        })
+    }
+
+    /// Records a delete of every row `filter` matches (see
+    /// [`Journal::delete_where`](crate::Journal::delete_where)); returns how many.
+    pub fn delete_where<T: Recoverable>(
+        &mut self,
+        filter: impl BulkFilter<T>,
+    ) -> Result<usize, Error>
+    where
+        C: RowStore<T>,
+    {
+        let rec = &mut self.rec;
+        self.conn.atomically(Scope::Many, |conn| {
+            bulk::delete_where::<T, _, _>(conn, rec, filter)
+        })
     }
 
     /// Undoes the entity's newest change (see [`Journal::undo`](crate::Journal::undo)).

@@ -19,6 +19,13 @@ pub enum Error {
         key: String,
     },
 
+    /// `update_where` or `delete_where` with a filter that matches no row: nothing was written.
+    #[error("{entity}: no row matches the filter; nothing was written")]
+    NoMatch {
+        /// The entity's table.
+        entity: &'static str,
+    },
+
     /// `insert` of a key that is already stored.
     #[error("{entity} {key}: a row with this key already exists")]
     AlreadyExists {

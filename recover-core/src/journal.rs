@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::backend::{JournalConn, Scope};
+use crate::bulk::{self, BulkChanges, BulkFilter};
 use crate::changeset::{ChangesetId, ChangesetTx};
 use crate::deleted::{self, Deleted};
 use crate::error::Error;
@@ -107,6 +108,64 @@ impl Journal {
     ) -> Result<ChangesetId, Error> {
         self.record(conn, Scope::OneChange, |conn, rec| {
             record::delete::<T, _>(conn, rec, key)
+        })
+    }
+
+    /// Updates every row of `T`'s table that `filter` matches with `changes` — Diesel
+    /// expressions, as for `diesel::update(table.filter(filter)).set(changes)` — and journals
+    /// each row's before- and after-image, all in one changeset (undo it with
+    /// [`Journal::undo_changeset`]). The images are read and the entries written in a few
+    /// statements, not one per row. [`Error::NoMatch`] when no row matches; changing a key
+    /// column is [`Error::Unsupported`]; nothing is written either way.
+    ///
+    /// ```
+    /// # use diesel::prelude::*;
+    /// # use recover::{Journal, Recoverable};
+    /// # diesel::table! { accounts (id) { id -> Integer, owner -> Text, balance -> BigInt } }
+    /// # #[derive(Debug, Clone, PartialEq, Queryable, Insertable, Recoverable)]
+    /// # #[diesel(table_name = accounts)]
+    /// # struct Account { id: i32, owner: String, balance: i64 }
+    /// # let mut conn = SqliteConnection::establish(":memory:").unwrap();
+    /// # diesel::sql_query("CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance BIGINT NOT NULL)").execute(&mut conn).unwrap();
+    /// # recover::install(&mut conn).unwrap();
+    /// let journal = Journal::new().actor("ops").reason("year-end fee");
+    /// for (id, balance) in [(1, 500), (2, -20), (3, 80)] {
+    ///     journal.insert(&mut conn, &Account { id, owner: "ann".into(), balance })?;
+    /// }
+    /// let fee = journal.update_where::<Account>(
+    ///     &mut conn,
+    ///     accounts::balance.ge(100),
+    ///     accounts::balance.eq(accounts::balance - 10),
+    /// )?;
+    /// let balances = || accounts::table.select(accounts::balance).order(accounts::id).load::<i64>(&mut conn);
+    /// assert_eq!(balances()?, [490, -20, 80]);
+    ///
+    /// journal.undo_changeset(&mut conn, fee)?;
+    /// assert_eq!(balances()?, [500, -20, 80]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update_where<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        filter: impl BulkFilter<T>,
+        changes: impl BulkChanges<T>,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, Scope::Many, |conn, rec| {
+            bulk::update_where::<T, _, _, _>(conn, rec, filter, changes).map(drop)
+        })
+    }
+
+    /// Deletes every row of `T`'s table that `filter` matches, journaling each as its
+    /// before-image, all in one changeset (undo it with [`Journal::undo_changeset`], or undelete
+    /// rows one by one with [`Journal::undo`]). [`Error::NoMatch`] when no row matches, and
+    /// nothing is written.
+    pub fn delete_where<T: Recoverable>(
+        &self,
+        conn: &mut impl RowStore<T>,
+        filter: impl BulkFilter<T>,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, Scope::Many, |conn, rec| {
+            bulk::delete_where::<T, _, _>(conn, rec, filter).map(drop)
         })
     }
 

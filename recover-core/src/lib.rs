@@ -5,6 +5,7 @@
 //! `#[derive(Recoverable)]` macro.
 
 mod backend;
+mod bulk;
 mod changeset;
 mod check;
 mod deleted;
@@ -21,6 +22,7 @@ mod schema;
 mod table;
 
 pub use backend::JournalConn;
+pub use bulk::{BulkChanges, BulkFilter};
 pub use changeset::{ChangesetId, ChangesetTx};
 pub use check::{check, Problem, Report};
 pub use deleted::Deleted;
@@ -38,6 +40,7 @@ pub use table::Progress;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backend::Registration;
+    pub use crate::bulk::{BulkChanges, BulkFilter};
     pub use crate::image::{decode_untrusted, ImageReader, ImageWriter};
     pub use crate::model::SkippedDefault;
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};

@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::JournalConn;
+use crate::bulk::{BulkChanges, BulkFilter};
 use crate::error::Error;
 use crate::image::{ImageReader, ImageWriter};
 
@@ -15,6 +16,10 @@ pub trait Recoverable: Sized + 'static {
     /// The primary key: the key field's type, or the tuple of the key fields' types in
     /// `primary_key(..)` order.
     type Key: Serialize + DeserializeOwned + Clone + std::fmt::Debug;
+
+    /// The model's Diesel table (`accounts::table`): what `update_where` and `delete_where`
+    /// filters and changesets are checked against.
+    type Table: diesel::Table;
 
     /// The entity name stored in the journal: the table's name.
     const ENTITY: &'static str;
@@ -64,6 +69,22 @@ pub trait RowStore<T: Recoverable>: JournalConn {
     /// Deletes the row.
     #[doc(hidden)]
     fn delete_row(&mut self, key: &T::Key) -> diesel::QueryResult<usize>;
+    /// Reads (and locks) every row `filter` matches, in key order.
+    #[doc(hidden)]
+    fn load_where<F: BulkFilter<T>>(&mut self, filter: F) -> diesel::QueryResult<Vec<T>>;
+    /// Reads the rows with these keys, in key order (the order `load_where` returns).
+    #[doc(hidden)]
+    fn load_rows(&mut self, keys: &[T::Key]) -> diesel::QueryResult<Vec<T>>;
+    /// `UPDATE .. SET changes WHERE filter`; returns the number of rows matched.
+    #[doc(hidden)]
+    fn update_where<F: BulkFilter<T>, V: BulkChanges<T>>(
+        &mut self,
+        filter: F,
+        changes: V,
+    ) -> diesel::QueryResult<usize>;
+    /// `DELETE .. WHERE filter`; returns the number of rows deleted.
+    #[doc(hidden)]
+    fn delete_where<F: BulkFilter<T>>(&mut self, filter: F) -> diesel::QueryResult<usize>;
 }
 
 /// The value a `#[recover(skip)]` field without `default = ".."` takes when an image becomes a

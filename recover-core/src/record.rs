@@ -36,6 +36,13 @@ pub enum Stack {
     Redo { redo_next: Option<i64> },
 }
 
+/// One row's new change in a bulk recording: its key's text and its images.
+pub(crate) struct Change {
+    pub key: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
 /// One entry to append, before its seq is known.
 pub(crate) struct NewEntry<'a> {
     pub entity: &'static str,
@@ -93,6 +100,52 @@ impl<'j> Recording<'j> {
         self.first.get_or_insert(seq);
         self.last = seq;
         Ok(seq)
+    }
+
+    /// Appends the entries of many new changes of one entity type at once (bulk recording):
+    /// their seqs are taken in one statement and the entries inserted in multi-row inserts.
+    pub(crate) fn append_changes<C: JournalConn>(
+        &mut self,
+        conn: &mut C,
+        entity: &'static str,
+        op: Op,
+        changes: &[Change],
+    ) -> Result<(), Error> {
+        debug_assert!(
+            self.reserved.is_none(),
+            "a seq reserved for a single change"
+        );
+        let previous = self.first.map(|_| self.last);
+        let seqs = conn.take_seqs(previous, changes.len())?;
+        let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
+            return Ok(());
+        };
+        let changeset_id = self.first.unwrap_or(first);
+        let rows: Vec<(i64, NewEntryRow<'_>)> = seqs
+            .iter()
+            .zip(changes)
+            .map(|(&seq, change)| {
+                let row = NewEntryRow {
+                    seq: Some(seq),
+                    changeset_id: Some(changeset_id),
+                    entity,
+                    entity_key: &change.key,
+                    op: op.as_str(),
+                    before_image: change.before.as_deref(),
+                    after_image: change.after.as_deref(),
+                    undoes: None,
+                    stack: Stack::Push,
+                    actor: self.journal.actor.as_deref(),
+                    reason: self.journal.reason.as_deref(),
+                    recorded_at: self.recorded_at,
+                };
+                (seq, row)
+            })
+            .collect();
+        conn.insert_entries(&rows)?;
+        self.first = Some(changeset_id);
+        self.last = last;
+        Ok(())
     }
 
     /// Closes the changeset: a changeset of several entries gets its `recover_changesets` row

@@ -172,6 +172,7 @@ fn column_name(model: &Model<'_>, field: &Field<'_>) -> TokenStream {
 
 fn impl_recoverable(model: &Model<'_>) -> TokenStream {
     let ident = model.ident;
+    let table = &model.table;
     let entity = &model.entity;
     let key_types = model.key_fields().map(|f| f.ty);
     let key_members = model.key_fields().map(|f| f.member);
@@ -232,6 +233,7 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
         #[automatically_derived]
         impl ::recover::__private::Recoverable for #ident {
             type Key = #key_type;
+            type Table = #table::table;
             const ENTITY: &'static str = #entity;
             const COLUMNS: &'static [::recover::__private::ImageColumn] = &[#(#columns),*];
 
@@ -282,12 +284,12 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
         }
     });
 
-    let all_columns = model.fields.iter().map(|f| column_path(model, f));
-    let all_types = model.fields.iter().map(|f| f.ty);
+    let all_columns: Vec<_> = model.fields.iter().map(|f| column_path(model, f)).collect();
+    let all_types: Vec<_> = model.fields.iter().map(|f| f.ty).collect();
     let bindings: Vec<_> = (0..model.fields.len())
         .map(|i| format_ident!("__field{}", i, span = Span::mixed_site()))
         .collect();
-    let members = model.fields.iter().map(|f| f.member);
+    let members: Vec<_> = model.fields.iter().map(|f| f.member).collect();
     let lock = backend.lock.then(|| quote!(.for_update()));
 
     let assign = |f: &Field<'_>| {
@@ -309,6 +311,46 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
         }
         let walk = walk_update(model, &backend.backend, name, &fields);
         (walk, quote!(#name(row).execute(self)))
+    };
+    let key_columns: Vec<TokenStream> = model.key_fields().map(|f| column_path(model, f)).collect();
+    let select = quote!(.select((#(#all_columns,)*)).order((#(#key_columns,)*)));
+    let to_rows = quote! {
+        ::core::iter::Iterator::collect(::core::iter::Iterator::map(
+            ::core::iter::IntoIterator::into_iter(rows),
+            |(#(#bindings,)*)| #ident { #(#members: #bindings),* },
+        ))
+    };
+    let load_rows = if single {
+        let column = &key_columns[0];
+        quote! {
+            // 1,000 keys a statement: under every backend's limit on bind parameters.
+            for chunk in keys.chunks(1_000) {
+                let rows = #table::table
+                    .filter(#column.eq_any(chunk))
+                    #select
+                    .load::<(#(#all_types,)*)>(self)?;
+                found.extend::<::std::vec::Vec<#ident>>(#to_rows);
+            }
+        }
+    } else {
+        let mut matches = model.key_fields().enumerate().map(|(i, f)| {
+            let column = column_path(model, f);
+            let index = syn::Index::from(i);
+            quote!(#column.eq(&key.#index))
+        });
+        let first = matches.next();
+        quote! {
+            // 100 keys a statement: each is an OR term, and SQLite allows expressions 1,000
+            // deep.
+            for chunk in keys.chunks(100) {
+                let mut query = #table::table #select .into_boxed();
+                for key in chunk {
+                    query = query.or_filter(#first #(.and(#matches))*);
+                }
+                let rows = query.load::<(#(#all_types,)*)>(self)?;
+                found.extend::<::std::vec::Vec<#ident>>(#to_rows);
+            }
+        }
     };
     let (walk_all, update) = set_columns(&updates.all, non_key_fields(model, false));
     let (walk_image, restore) = set_columns(&updates.image, non_key_fields(model, true));
@@ -353,6 +395,49 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
             ) -> #result<usize> {
                 use #diesel::prelude::*;
                 #diesel::delete(#by_key).execute(self)
+            }
+
+            fn load_where<F: ::recover::__private::BulkFilter<#ident>>(
+                &mut self,
+                filter: F,
+            ) -> #result<::std::vec::Vec<#ident>> {
+                use #diesel::prelude::*;
+                let rows = #table::table
+                    .filter(filter)
+                    #select
+                    #lock
+                    .load::<(#(#all_types,)*)>(self)?;
+                ::core::result::Result::Ok(#to_rows)
+            }
+
+            fn load_rows(
+                &mut self,
+                keys: &[<#ident as ::recover::__private::Recoverable>::Key],
+            ) -> #result<::std::vec::Vec<#ident>> {
+                use #diesel::prelude::*;
+                let mut found = ::std::vec::Vec::with_capacity(keys.len());
+                #load_rows
+                ::core::result::Result::Ok(found)
+            }
+
+            fn update_where<
+                F: ::recover::__private::BulkFilter<#ident>,
+                V: ::recover::__private::BulkChanges<#ident>,
+            >(
+                &mut self,
+                filter: F,
+                changes: V,
+            ) -> #result<usize> {
+                use #diesel::prelude::*;
+                #diesel::update(#table::table.filter(filter)).set(changes).execute(self)
+            }
+
+            fn delete_where<F: ::recover::__private::BulkFilter<#ident>>(
+                &mut self,
+                filter: F,
+            ) -> #result<usize> {
+                use #diesel::prelude::*;
+                #diesel::delete(#table::table.filter(filter)).execute(self)
             }
         }
     }

@@ -44,6 +44,11 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     #[doc(hidden)]
     fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<Option<i64>>;
 
+    /// `n` seqs for the entries of a bulk change, ascending; `previous` is the seq this call
+    /// appended last, if any. Taken after the rows are locked, like `next_seq`.
+    #[doc(hidden)]
+    fn take_seqs(&mut self, previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>>;
+
     /// The registered `Recoverable` type of an entity, as its type-erased operations.
     #[doc(hidden)]
     fn registered(entity: &str) -> Option<&'static Registration<Self>>;
@@ -54,6 +59,9 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     /// Inserts an entry whose seq was taken beforehand.
     #[doc(hidden)]
     fn insert_entry(&mut self, seq: i64, entry: &NewEntryRow<'_>) -> QueryResult<i64>;
+    /// Inserts many entries whose seqs were taken beforehand, in multi-row inserts.
+    #[doc(hidden)]
+    fn insert_entries(&mut self, entries: &[(i64, NewEntryRow<'_>)]) -> QueryResult<()>;
     #[doc(hidden)]
     fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()>;
     #[doc(hidden)]
@@ -129,6 +137,12 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     fn changeset_last_seq(&mut self, id: i64) -> QueryResult<Option<i64>>;
     #[doc(hidden)]
     fn changeset_entries(&mut self, id: i64, last_seq: i64) -> QueryResult<Vec<EntryRow>>;
+}
+
+/// `n` consecutive seqs from `first`.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+fn seq_range(first: i64, n: usize) -> Vec<i64> {
+    (first..).take(n).collect()
 }
 
 /// What a call inside `JournalConn::atomically` writes.
@@ -215,6 +229,41 @@ macro_rules! shared_journal_queries {
                 ))
                 .execute(self)
                 .map(|_| seq)
+        }
+
+        fn insert_entries(
+            &mut self,
+            entries: &[(i64, $crate::schema::NewEntryRow<'_>)],
+        ) -> diesel::QueryResult<()> {
+            use $crate::schema::recover_journal as j;
+            // 13 binds a row: 1,000 rows stay under every backend's limit on bind parameters
+            // (32,766 on SQLite, 65,535 on PostgreSQL and MySQL).
+            const ROWS_PER_INSERT: usize = 1_000;
+            for chunk in entries.chunks(ROWS_PER_INSERT) {
+                let values: Vec<_> = chunk
+                    .iter()
+                    .map(|(seq, entry)| {
+                        let (changeset_id, undo_next, redo_next) = entry.links(*seq);
+                        (
+                            j::seq.eq(*seq),
+                            j::changeset_id.eq(changeset_id),
+                            j::entity.eq(entry.entity),
+                            j::entity_key.eq(entry.entity_key),
+                            j::op.eq(entry.op),
+                            j::before_image.eq(entry.before_image),
+                            j::after_image.eq(entry.after_image),
+                            j::undoes.eq(entry.undoes),
+                            j::undo_next.eq(undo_next),
+                            j::redo_next.eq(redo_next),
+                            j::actor.eq(entry.actor),
+                            j::reason.eq(entry.reason),
+                            j::recorded_at.eq(entry.recorded_at),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(j::table).values(values).execute(self)?;
+            }
+            Ok(())
         }
 
         fn append_changeset(

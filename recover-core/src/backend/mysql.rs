@@ -3,7 +3,7 @@
 use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
 
-use super::{shared_journal_queries, JournalConn, Registration, Scope};
+use super::{seq_range, shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
 use crate::schema::NewEntryRow;
 
@@ -55,6 +55,37 @@ impl JournalConn for MysqlConnection {
         i64::try_from(row.seq)
             .map(Some)
             .map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+    }
+
+    fn take_seqs(&mut self, previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>> {
+        let Ok(count) = i64::try_from(n) else {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "too many entries for one call".into(),
+            ));
+        };
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let last = match previous {
+            Some(seq) => {
+                diesel::sql_query("UPDATE recover_seq SET next_seq = ? WHERE id = 1")
+                    .bind::<diesel::sql_types::BigInt, _>(seq + count)
+                    .execute(self)?;
+                seq + count
+            }
+            None => {
+                diesel::sql_query(
+                    "UPDATE recover_seq SET next_seq = LAST_INSERT_ID(next_seq + ?) WHERE id = 1",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(count)
+                .execute(self)?;
+                let row: Seq =
+                    diesel::sql_query("SELECT LAST_INSERT_ID() AS seq").get_result(self)?;
+                i64::try_from(row.seq)
+                    .map_err(|e| diesel::result::Error::DeserializationError(e.into()))?
+            }
+        };
+        Ok(seq_range(last - count + 1, n))
     }
 
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {

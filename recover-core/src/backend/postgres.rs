@@ -74,6 +74,12 @@ impl QueryFragment<Pg> for AppendEntry<'_> {
 
 inventory::collect!(Registration<PgConnection>);
 
+#[derive(QueryableByName)]
+struct Seq {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+}
+
 diesel::define_sql_function! {
     /// PostgreSQL's `nextval(regclass)`.
     fn nextval(sequence: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
@@ -124,6 +130,23 @@ impl JournalConn for PgConnection {
         // in the sequence; the entries of one entity stay in order because the entity is locked
         // (row lock or `lock_entity`) before its entry is written.
         Ok(None)
+    }
+
+    fn take_seqs(&mut self, _previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>> {
+        // Drawn in one statement, after the rows are locked; concurrent writers may interleave
+        // in the sequence, which a changeset allows (its entries carry its id).
+        let count =
+            i64::try_from(n).map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
+        let mut seqs: Vec<i64> = diesel::sql_query(
+            "SELECT nextval('recover_journal_seq') AS seq FROM generate_series(1, $1)",
+        )
+        .bind::<BigInt, _>(count)
+        .load::<Seq>(self)?
+        .into_iter()
+        .map(|row| row.seq)
+        .collect();
+        seqs.sort_unstable();
+        Ok(seqs)
     }
 
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {

@@ -4,7 +4,7 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
-use super::{shared_journal_queries, JournalConn, Registration, Scope};
+use super::{seq_range, shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
 use crate::schema::recover_journal;
 use crate::schema::NewEntryRow;
@@ -51,6 +51,14 @@ impl JournalConn for SqliteConnection {
                 .get_result::<Option<i64>>(self)
                 .map(|max| Some(max.unwrap_or(0) + 1)),
         }
+    }
+
+    fn take_seqs(&mut self, previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>> {
+        let first = match self.next_seq(previous)? {
+            Some(seq) => seq,
+            None => return Ok(Vec::new()),
+        };
+        Ok(seq_range(first, n))
     }
 
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {
