@@ -9,9 +9,8 @@
 //!
 //! Environment:
 //! - `RECOVER_BENCH`: workloads to run, comma separated (`W1`, `W1-FULL`, `W2`, `W3`, `W4`,
-//!   `B`, `H`, `T`, `PG-W1`, `PG-W2`; `PG` = both PostgreSQL ones, `SQLITE` = every SQLite
-//!   one).
-//!   Default: all.
+//!   `B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`; `PG` = every PostgreSQL one, `SQLITE` = every
+//!   SQLite one). Default: all.
 //! - `RECOVER_BENCH_SCALE`: multiplies every operation count and journal size (default 1).
 //! - `RECOVER_BENCH_ROUNDS`: measured rounds per side (default 6 for W1, W2, W3 and W4, 4
 //!   for W1-FULL, 3 for H, 2 for the PostgreSQL ones, whose commits wait for fsync).
@@ -1323,6 +1322,93 @@ fn for_each_page(
 }
 
 // ------------------------------------------------------------------------------------------
+// Workload B, shared by SQLite and PostgreSQL
+
+/// What workload B compares.
+#[derive(Debug, Clone, Copy)]
+enum Bulk {
+    /// `update_where` vs the same update as single recorded `update` calls, one transaction.
+    UpdateVsSingles,
+    /// `delete_where` vs single recorded `delete` calls, one transaction.
+    DeleteVsSingles,
+    /// `update_where` vs bare Diesel's `update(..).filter(..).set(..)`.
+    UpdateVsBare,
+}
+
+/// One round of workload B on `$conn`, a fresh database holding `ROWS` rows: seeds the table
+/// up to `$n` rows (not timed), times one side of `$what`, checks the outcome.
+macro_rules! bulk_round {
+    ($conn:expr, $journal:expr, $what:expr, $side:expr, $n:expr) => {{
+        let (conn, journal, what, side, n) = ($conn, $journal, $what, $side, $n);
+        let extra: Vec<Account> = (ROWS + 1..=n as i32).map(initial_row).collect();
+        for chunk in extra.chunks(1_000) {
+            diesel::insert_into(accounts::table)
+                .values(chunk)
+                .execute(conn)
+                .expect("seed accounts");
+        }
+        let mut table: Vec<Account> = accounts::table
+            .order(accounts::id)
+            .load(conn)
+            .expect("load accounts");
+        let untouched = table.split_off(n);
+        let last = table.last().map_or(0, |a| a.id);
+        let mut rows = table;
+        rows.iter_mut().for_each(|a| a.balance += 1);
+        let start = Instant::now();
+        let entries = match (what, side) {
+            (Bulk::UpdateVsSingles, Side::Bare) => {
+                conn.transaction::<_, recover::Error, _>(|c| {
+                    rows.iter().try_for_each(|a| journal.update(c, a).map(drop))
+                })
+                .expect("recorded updates");
+                n
+            }
+            (Bulk::DeleteVsSingles, Side::Bare) => {
+                conn.transaction::<_, recover::Error, _>(|c| {
+                    rows.iter().try_for_each(|a| journal.delete(c, a).map(drop))
+                })
+                .expect("recorded deletes");
+                n
+            }
+            (Bulk::UpdateVsBare, Side::Bare) => {
+                let updated = diesel::update(accounts::table.filter(accounts::id.le(last)))
+                    .set(accounts::balance.eq(accounts::balance + 1))
+                    .execute(conn)
+                    .expect("bare update");
+                assert_eq!(updated, n);
+                0
+            }
+            (Bulk::UpdateVsSingles | Bulk::UpdateVsBare, Side::Recorded) => {
+                journal
+                    .update_where::<Account>(
+                        conn,
+                        accounts::id.le(last),
+                        accounts::balance.eq(accounts::balance + 1),
+                    )
+                    .expect("update_where");
+                n
+            }
+            (Bulk::DeleteVsSingles, Side::Recorded) => {
+                journal
+                    .delete_where::<Account>(conn, accounts::id.le(last))
+                    .expect("delete_where");
+                n
+            }
+        };
+        let t = start.elapsed();
+        let expected: Vec<Account> = match what {
+            Bulk::DeleteVsSingles => untouched,
+            Bulk::UpdateVsSingles | Bulk::UpdateVsBare => {
+                rows.into_iter().chain(untouched).collect()
+            }
+        };
+        check_outcome!(conn, expected, entries);
+        t
+    }};
+}
+
+// ------------------------------------------------------------------------------------------
 // PostgreSQL
 
 #[cfg(feature = "postgres")]
@@ -1418,6 +1504,15 @@ mod pg {
         })
     }
 
+    /// PG-B: workload B on PostgreSQL.
+    pub fn b(cfg: &Config, schema: &Schema, what: Bulk, rows: usize, rounds: usize) -> Pair {
+        let journal = Journal::new();
+        let name = format!("PG-B {what:?}");
+        measure(&name, rows, cfg.ops(1_000).min(rows), rounds, |side, n| {
+            bulk_round!(&mut schema.fresh(), &journal, what, side, n)
+        })
+    }
+
     /// PG-W2: every update inside one transaction.
     pub fn w2(cfg: &Config, schema: &Schema, ops: usize, rounds: usize) -> Pair {
         let journal = Journal::new();
@@ -1507,17 +1602,6 @@ fn sqlite_t(cfg: &Config) -> String {
     )
 }
 
-/// What workload B compares.
-#[derive(Debug, Clone, Copy)]
-enum Bulk {
-    /// `update_where` vs the same update as single recorded `update` calls, one transaction.
-    UpdateVsSingles,
-    /// `delete_where` vs single recorded `delete` calls, one transaction.
-    DeleteVsSingles,
-    /// `update_where` vs bare Diesel's `update(..).filter(..).set(..)`.
-    UpdateVsBare,
-}
-
 /// B: bulk recording of every row of a table of `rows` rows (each side on a fresh database).
 /// The "bare" side is the baseline (`Bulk` says which), the "recorded" side the bulk call;
 /// the change is `balance = balance + 1` (or the delete) of every row.
@@ -1526,72 +1610,7 @@ fn sqlite_b(cfg: &Config, what: Bulk, rows: usize, rounds: usize) -> Pair {
     let name = format!("B {what:?}");
     measure(&name, rows, cfg.ops(1_000).min(rows), rounds, |side, n| {
         let mut db = SqliteDb::create(WAL_NORMAL);
-        let conn = &mut db.conn;
-        let extra: Vec<Account> = (ROWS + 1..=n as i32).map(initial_row).collect();
-        for chunk in extra.chunks(1_000) {
-            diesel::insert_into(accounts::table)
-                .values(chunk)
-                .execute(conn)
-                .expect("seed accounts");
-        }
-        let mut table: Vec<Account> = accounts::table
-            .order(accounts::id)
-            .load(conn)
-            .expect("load accounts");
-        let untouched = table.split_off(n);
-        let last = table.last().map_or(0, |a| a.id);
-        let mut rows = table;
-        rows.iter_mut().for_each(|a| a.balance += 1);
-        let start = Instant::now();
-        let entries = match (what, side) {
-            (Bulk::UpdateVsSingles, Side::Bare) => {
-                conn.transaction::<_, recover::Error, _>(|c| {
-                    rows.iter().try_for_each(|a| journal.update(c, a).map(drop))
-                })
-                .expect("recorded updates");
-                n
-            }
-            (Bulk::DeleteVsSingles, Side::Bare) => {
-                conn.transaction::<_, recover::Error, _>(|c| {
-                    rows.iter().try_for_each(|a| journal.delete(c, a).map(drop))
-                })
-                .expect("recorded deletes");
-                n
-            }
-            (Bulk::UpdateVsBare, Side::Bare) => {
-                let updated = diesel::update(accounts::table.filter(accounts::id.le(last)))
-                    .set(accounts::balance.eq(accounts::balance + 1))
-                    .execute(conn)
-                    .expect("bare update");
-                assert_eq!(updated, n);
-                0
-            }
-            (Bulk::UpdateVsSingles | Bulk::UpdateVsBare, Side::Recorded) => {
-                journal
-                    .update_where::<Account>(
-                        conn,
-                        accounts::id.le(last),
-                        accounts::balance.eq(accounts::balance + 1),
-                    )
-                    .expect("update_where");
-                n
-            }
-            (Bulk::DeleteVsSingles, Side::Recorded) => {
-                journal
-                    .delete_where::<Account>(conn, accounts::id.le(last))
-                    .expect("delete_where");
-                n
-            }
-        };
-        let t = start.elapsed();
-        let expected: Vec<Account> = match what {
-            Bulk::DeleteVsSingles => untouched,
-            Bulk::UpdateVsSingles | Bulk::UpdateVsBare => {
-                rows.into_iter().chain(untouched).collect()
-            }
-        };
-        check_outcome!(conn, expected, entries);
-        t
+        bulk_round!(&mut db.conn, &journal, what, side, n)
     })
 }
 
@@ -1660,20 +1679,31 @@ fn main() {
         let rows = cfg.ops(10_000).max(ROWS as usize);
         let n = short_count(rows);
         let rounds = cfg.rounds(6);
-        let pair = sqlite_b(&cfg, Bulk::UpdateVsSingles, rows, rounds);
-        let label = format!("B update_where {n} rows vs {n} updates, one txn");
-        lines.push(Line::from_pair(label, "sqlite", &pair, Some(0.2)));
-        let pair = sqlite_b(&cfg, Bulk::DeleteVsSingles, rows, rounds);
-        let label = format!("B delete_where {n} rows vs {n} deletes, one txn");
-        lines.push(Line::from_pair(label, "sqlite", &pair, Some(0.2)));
-        let pair = sqlite_b(&cfg, Bulk::UpdateVsBare, rows, rounds);
-        let label = format!("B update_where {n} rows vs bare Diesel's");
-        lines.push(Line::from_pair(label, "sqlite", &pair, None));
+        for (what, label, target) in [
+            (
+                Bulk::UpdateVsSingles,
+                format!("B update_where {n} rows vs {n} updates, one txn"),
+                Some(0.2),
+            ),
+            (
+                Bulk::DeleteVsSingles,
+                format!("B delete_where {n} rows vs {n} deletes, one txn"),
+                Some(0.2),
+            ),
+            (
+                Bulk::UpdateVsBare,
+                format!("B update_where {n} rows vs bare Diesel's"),
+                None,
+            ),
+        ] {
+            let pair = sqlite_b(&cfg, what, rows, rounds);
+            lines.push(Line::from_pair(label, "sqlite", &pair, target));
+        }
     }
     let history = cfg.wants("H").then(|| sqlite_h(&cfg));
     let table_restore = cfg.wants("T").then(|| sqlite_t(&cfg));
 
-    let wants_pg = cfg.wants("PG-W1") || cfg.wants("PG-W2");
+    let wants_pg = cfg.wants("PG-W1") || cfg.wants("PG-W2") || cfg.wants("PG-B");
     match (&cfg.pg_url, wants_pg) {
         (None, _) | (_, false) => {
             if wants_pg {
@@ -1695,6 +1725,31 @@ fn main() {
                 let pair = pg::w2(&cfg, &schema, n, cfg.rounds(2));
                 let label = format!("PG-W2 {} updates, one txn", short_count(n));
                 lines.push(Line::from_pair(label, "postgres", &pair, None));
+            }
+            if cfg.wants("PG-B") {
+                let rows = cfg.ops(10_000).max(ROWS as usize);
+                let n = short_count(rows);
+                let rounds = cfg.rounds(2);
+                for (what, label, target) in [
+                    (
+                        Bulk::UpdateVsSingles,
+                        format!("PG-B update_where {n} rows vs {n} updates, one txn"),
+                        Some(0.2),
+                    ),
+                    (
+                        Bulk::DeleteVsSingles,
+                        format!("PG-B delete_where {n} rows vs {n} deletes, one txn"),
+                        Some(0.2),
+                    ),
+                    (
+                        Bulk::UpdateVsBare,
+                        format!("PG-B update_where {n} rows vs bare Diesel's"),
+                        None,
+                    ),
+                ] {
+                    let pair = pg::b(&cfg, &schema, what, rows, rounds);
+                    lines.push(Line::from_pair(label, "postgres", &pair, target));
+                }
             }
         }
         #[cfg(not(feature = "postgres"))]
@@ -1721,7 +1776,7 @@ fn main() {
              \"recorded\" column the undo; each undo in its own transaction."
         );
     }
-    if cfg.wants("B") {
+    if cfg.wants("B") || cfg.wants("PG-B") {
         println!(
             "B lines: ops = rows; the \"bare\" column is the baseline (single recorded calls \
              in one transaction, or bare Diesel's one UPDATE), the \"recorded\" column the bulk \

@@ -2,8 +2,8 @@
 //!
 //! The before-images are read with one `SELECT .. WHERE filter` (locking the rows on
 //! PostgreSQL and MySQL), the rows changed with one `UPDATE` or `DELETE` with the same filter,
-//! the after-images read back by key in chunks, and the entries inserted in multi-row
-//! `INSERT`s: a handful of statements for thousands of rows, not a round trip per row.
+//! the after-images read back by key, 1,000 keys a statement, and the entries inserted 100 to
+//! a statement: a handful of round trips for thousands of rows, not one per row.
 
 use diesel::expression::{AppearsOnTable, Expression, NonAggregate};
 use diesel::query_builder::QueryId;

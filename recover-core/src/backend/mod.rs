@@ -139,6 +139,86 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     fn changeset_entries(&mut self, id: i64, last_seq: i64) -> QueryResult<Vec<EntryRow>>;
 }
 
+/// A multi-row insert of exactly [`EntryBatch::ROWS`] entries whose seqs are taken: one SQL
+/// text with a static query id, so it is prepared once per connection (Diesel's own batch
+/// insert is prepared again on every call, and parsing it costs as much as running it).
+pub(crate) struct EntryBatch<'a> {
+    entries: &'a [(i64, NewEntryRow<'a>)],
+    /// Each entry's `NewEntryRow::links`.
+    links: Vec<(i64, Option<i64>, Option<i64>)>,
+}
+
+impl<'a> EntryBatch<'a> {
+    /// Entries per statement: 1,300 binds, under every backend's limit.
+    pub const ROWS: usize = 100;
+
+    pub fn new(entries: &'a [(i64, NewEntryRow<'a>)]) -> Self {
+        let links = entries.iter().map(|(seq, e)| e.links(*seq)).collect();
+        EntryBatch { entries, links }
+    }
+}
+
+impl diesel::query_builder::QueryId for EntryBatch<'_> {
+    type QueryId = EntryBatch<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<C> diesel::RunQueryDsl<C> for EntryBatch<'_> {}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for EntryBatch<'_>
+where
+    DB: diesel::backend::Backend,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+    DB: diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Nullable, Text};
+        debug_assert_eq!(self.entries.len(), Self::ROWS);
+        out.push_sql(
+            "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
+             before_image, after_image, undoes, undo_next, redo_next, actor, reason, \
+             recorded_at) VALUES ",
+        );
+        for (i, ((seq, entry), (changeset_id, undo_next, redo_next))) in
+            self.entries.iter().zip(&self.links).enumerate()
+        {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            out.push_bind_param::<BigInt, _>(seq)?;
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(changeset_id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(entry.entity)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(entry.entity_key)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(entry.op)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&entry.before_image)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&entry.after_image)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(&entry.undoes)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(undo_next)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(redo_next)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&entry.actor)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&entry.reason)?;
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(&entry.recorded_at)?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
 /// `n` consecutive seqs from `first`.
 #[cfg(any(feature = "sqlite", feature = "mysql"))]
 fn seq_range(first: i64, n: usize) -> Vec<i64> {
@@ -236,34 +316,39 @@ macro_rules! shared_journal_queries {
             entries: &[(i64, $crate::schema::NewEntryRow<'_>)],
         ) -> diesel::QueryResult<()> {
             use $crate::schema::recover_journal as j;
-            // 13 binds a row: 1,000 rows stay under every backend's limit on bind parameters
-            // (32,766 on SQLite, 65,535 on PostgreSQL and MySQL).
-            const ROWS_PER_INSERT: usize = 1_000;
-            for chunk in entries.chunks(ROWS_PER_INSERT) {
-                let values: Vec<_> = chunk
-                    .iter()
-                    .map(|(seq, entry)| {
-                        let (changeset_id, undo_next, redo_next) = entry.links(*seq);
-                        (
-                            j::seq.eq(*seq),
-                            j::changeset_id.eq(changeset_id),
-                            j::entity.eq(entry.entity),
-                            j::entity_key.eq(entry.entity_key),
-                            j::op.eq(entry.op),
-                            j::before_image.eq(entry.before_image),
-                            j::after_image.eq(entry.after_image),
-                            j::undoes.eq(entry.undoes),
-                            j::undo_next.eq(undo_next),
-                            j::redo_next.eq(redo_next),
-                            j::actor.eq(entry.actor),
-                            j::reason.eq(entry.reason),
-                            j::recorded_at.eq(entry.recorded_at),
-                        )
-                    })
-                    .collect();
-                diesel::insert_into(j::table).values(values).execute(self)?;
+            let mut batches = entries.chunks_exact($crate::backend::EntryBatch::ROWS);
+            for batch in &mut batches {
+                $crate::backend::EntryBatch::new(batch).execute(self)?;
             }
-            Ok(())
+            let rest = batches.remainder();
+            if rest.is_empty() {
+                return Ok(());
+            }
+            let values: Vec<_> = rest
+                .iter()
+                .map(|(seq, entry)| {
+                    let (changeset_id, undo_next, redo_next) = entry.links(*seq);
+                    (
+                        j::seq.eq(*seq),
+                        j::changeset_id.eq(changeset_id),
+                        j::entity.eq(entry.entity),
+                        j::entity_key.eq(entry.entity_key),
+                        j::op.eq(entry.op),
+                        j::before_image.eq(entry.before_image),
+                        j::after_image.eq(entry.after_image),
+                        j::undoes.eq(entry.undoes),
+                        j::undo_next.eq(undo_next),
+                        j::redo_next.eq(redo_next),
+                        j::actor.eq(entry.actor),
+                        j::reason.eq(entry.reason),
+                        j::recorded_at.eq(entry.recorded_at),
+                    )
+                })
+                .collect();
+            diesel::insert_into(j::table)
+                .values(values)
+                .execute(self)
+                .map(drop)
         }
 
         fn append_changeset(
