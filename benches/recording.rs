@@ -4,18 +4,22 @@
 //! cargo bench --bench recording                                    # SQLite workloads
 //! RECOVER_PG_URL=postgres://postgres@127.0.0.1:5432/test \
 //!     cargo bench --features postgres --bench recording            # + PostgreSQL
+//! RECOVER_MYSQL_URL=mysql://root@127.0.0.1:3306/test RECOVER_BENCH=MY-B \
+//!     cargo bench --features mysql --bench recording               # bulk on MariaDB
 //! RECOVER_BENCH=W1,W3 RECOVER_BENCH_SCALE=0.1 cargo bench --bench recording   # a quick look
 //! ```
 //!
 //! Environment:
 //! - `RECOVER_BENCH`: workloads to run, comma separated (`W1`, `W1-FULL`, `W2`, `W3`, `W4`,
-//!   `B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`; `PG` = every PostgreSQL one, `SQLITE` = every
-//!   SQLite one). Default: all.
+//!   `B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `MY-B`; `PG` = every PostgreSQL one, `MY` = the
+//!   MySQL one, `SQLITE` = every SQLite one). Default: all.
 //! - `RECOVER_BENCH_SCALE`: multiplies every operation count and journal size (default 1).
 //! - `RECOVER_BENCH_ROUNDS`: measured rounds per side (default 6 for W1, W2, W3 and W4, 4
 //!   for W1-FULL, 3 for H, 2 for the PostgreSQL ones, whose commits wait for fsync).
 //! - `RECOVER_PG_URL`: the PostgreSQL server (only with `--features postgres`); the benchmark
 //!   works in a fresh schema `bench_<pid>` and drops it at the end.
+//! - `RECOVER_MYSQL_URL`: the MySQL or MariaDB server (only with `--features mysql`); the
+//!   benchmark works in a fresh database `recover_bench_<pid>` and drops it at the end.
 //!
 //! Method: the model is DESIGN.md section 1's `accounts` table, 1,000 rows. Every measurement
 //! starts from a fresh database (a new file in the system temp folder, or a new PostgreSQL
@@ -153,6 +157,7 @@ struct Config {
     rounds: Option<usize>,
     only: Option<Vec<String>>,
     pg_url: Option<String>,
+    mysql_url: Option<String>,
 }
 
 impl Config {
@@ -186,11 +191,15 @@ impl Config {
         let pg_url = std::env::var("RECOVER_PG_URL")
             .ok()
             .filter(|s| !s.is_empty());
+        let mysql_url = std::env::var("RECOVER_MYSQL_URL")
+            .ok()
+            .filter(|s| !s.is_empty());
         Config {
             scale,
             rounds,
             only,
             pg_url,
+            mysql_url,
         }
     }
 
@@ -211,7 +220,8 @@ impl Config {
             w == workload
                 || w == "ALL"
                 || (w == "PG" && workload.starts_with("PG-"))
-                || (w == "SQLITE" && !workload.starts_with("PG-"))
+                || (w == "MY" && workload.starts_with("MY-"))
+                || (w == "SQLITE" && !workload.starts_with("PG-") && !workload.starts_with("MY-"))
         })
     }
 }
@@ -1547,6 +1557,79 @@ mod pg {
 }
 
 // ------------------------------------------------------------------------------------------
+// MySQL / MariaDB
+
+#[cfg(feature = "mysql")]
+mod my {
+    use super::*;
+    use diesel::mysql::MysqlConnection;
+
+    /// The benchmark's database, dropped when this is dropped.
+    pub struct Database {
+        url: String,
+        name: String,
+    }
+
+    impl Database {
+        pub fn new(url: &str) -> Self {
+            Database {
+                url: url.to_owned(),
+                name: format!("recover_bench_{}", std::process::id()),
+            }
+        }
+
+        fn connect(&self) -> MysqlConnection {
+            MysqlConnection::establish(&self.url)
+                .unwrap_or_else(|e| panic!("MySQL at {}: {e}", self.url))
+        }
+
+        /// A new connection to a fresh database with the accounts table (1,000 rows) and the
+        /// journal tables.
+        pub fn fresh(&self) -> MysqlConnection {
+            let mut conn = self.connect();
+            let d = &self.name;
+            conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {d}; CREATE DATABASE {d}; USE {d}; {ACCOUNTS_DDL}"
+            ))
+            .expect("fresh database");
+            recover::install(&mut conn).expect("install");
+            diesel::insert_into(accounts::table)
+                .values(&initial_rows())
+                .execute(&mut conn)
+                .expect("seed accounts");
+            conn
+        }
+
+        pub fn name(&self) -> &str {
+            &self.name
+        }
+
+        pub fn version(&self) -> String {
+            diesel::select(diesel::dsl::sql::<Text>("VERSION()"))
+                .get_result(&mut self.connect())
+                .expect("VERSION()")
+        }
+    }
+
+    impl Drop for Database {
+        fn drop(&mut self) {
+            if let Ok(mut conn) = MysqlConnection::establish(&self.url) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {}", self.name));
+            }
+        }
+    }
+
+    /// MY-B: workload B on MySQL or MariaDB.
+    pub fn b(cfg: &Config, db: &Database, what: Bulk, rows: usize, rounds: usize) -> Pair {
+        let journal = Journal::new();
+        let name = format!("MY-B {what:?}");
+        measure(&name, rows, cfg.ops(1_000).min(rows), rounds, |side, n| {
+            bulk_round!(&mut db.fresh(), &journal, what, side, n)
+        })
+    }
+}
+
+// ------------------------------------------------------------------------------------------
 
 /// T: `restore_table` of a table of 100,000 rows of which 1,000 changed since the instant:
 /// its cost follows the changed entities, not the table.
@@ -1760,6 +1843,48 @@ fn main() {
         ),
     }
 
+    match (&cfg.mysql_url, cfg.wants("MY-B")) {
+        (None, _) | (_, false) => {
+            if cfg.wants("MY-B") {
+                notes.push("MySQL skipped: RECOVER_MYSQL_URL is not set".to_owned());
+            }
+        }
+        #[cfg(feature = "mysql")]
+        (Some(url), true) => {
+            let db = my::Database::new(url);
+            println!("MySQL {}   database {}", db.version(), db.name());
+            let rows = cfg.ops(10_000).max(ROWS as usize);
+            let n = short_count(rows);
+            let rounds = cfg.rounds(2);
+            for (what, label, target) in [
+                (
+                    Bulk::UpdateVsSingles,
+                    format!("MY-B update_where {n} rows vs {n} updates, one txn"),
+                    Some(0.2),
+                ),
+                (
+                    Bulk::DeleteVsSingles,
+                    format!("MY-B delete_where {n} rows vs {n} deletes, one txn"),
+                    Some(0.2),
+                ),
+                (
+                    Bulk::UpdateVsBare,
+                    format!("MY-B update_where {n} rows vs bare Diesel's"),
+                    None,
+                ),
+            ] {
+                let pair = my::b(&cfg, &db, what, rows, rounds);
+                lines.push(Line::from_pair(label, "mysql", &pair, target));
+            }
+        }
+        #[cfg(not(feature = "mysql"))]
+        (Some(_), true) => notes.push(
+            "MySQL skipped: RECOVER_MYSQL_URL is set, but the benchmark was built without \
+             `--features mysql`"
+                .to_owned(),
+        ),
+    }
+
     if !lines.is_empty() {
         println!();
         print_table(&lines);
@@ -1776,7 +1901,7 @@ fn main() {
              \"recorded\" column the undo; each undo in its own transaction."
         );
     }
-    if cfg.wants("B") || cfg.wants("PG-B") {
+    if cfg.wants("B") || cfg.wants("PG-B") || cfg.wants("MY-B") {
         println!(
             "B lines: ops = rows; the \"bare\" column is the baseline (single recorded calls \
              in one transaction, or bare Diesel's one UPDATE), the \"recorded\" column the bulk \

@@ -1,5 +1,5 @@
-//! Beyond single rows, on the bank's SQLite file: find what was deleted, bring the whole table
-//! back to how it was before a bad batch job, and prune the journal.
+//! Beyond single rows, on a SQLite file: a batch job's bulk updates and deletes, what it
+//! deleted, the whole table brought back to how it was before the job, and the journal pruned.
 //!
 //! Run it with `cargo run --example housekeeping`.
 
@@ -49,31 +49,15 @@ fn main() -> Result<(), recover::Error> {
     std::thread::sleep(std::time::Duration::from_millis(5));
     let before_the_job = chrono::Utc::now();
 
-    // A batch job goes wrong: it zeroes two balances and deletes two accounts.
+    // A batch job goes wrong: it zeroes two balances and deletes two accounts, with bulk
+    // statements (every row still gets its journal entry, all in the job's one changeset).
     let job = Journal::new()
         .actor("nightly-job")
         .reason("interest run #7");
     job.changeset(&mut conn, |tx| {
-        for id in [1, 2] {
-            let account = Account {
-                id,
-                owner: format!("owner{id}"),
-                balance: 0,
-                status: "open".into(),
-                note: None,
-            };
-            tx.update(&account)?;
-        }
-        for id in [4, 5] {
-            let account = Account {
-                id,
-                owner: format!("owner{id}"),
-                balance: 100,
-                status: "open".into(),
-                note: None,
-            };
-            tx.delete(&account)?;
-        }
+        let zeroed = tx.update_where::<Account>(accounts::id.le(2), accounts::balance.eq(0))?;
+        let deleted = tx.delete_where::<Account>(accounts::id.ge(4))?;
+        println!("the job zeroes {zeroed} balances and deletes {deleted} accounts");
         Ok(())
     })?;
     show(&mut conn, "after the bad job")?;
@@ -97,6 +81,16 @@ fn main() -> Result<(), recover::Error> {
     show(&mut conn, "\nthe table as before the job")?;
     ops.undo_changeset(&mut conn, cs)?;
     show(&mut conn, "the restore undone")?;
+
+    // A bulk change on its own is a changeset too, undone in one call.
+    let fee = ops.update_where::<Account>(
+        &mut conn,
+        accounts::balance.ge(100),
+        accounts::balance.eq(accounts::balance - 1),
+    )?;
+    show(&mut conn, "a fee on every full account")?;
+    ops.undo_changeset(&mut conn, fee)?;
+    show(&mut conn, "the fee undone")?;
 
     // Keep the newest entry of each account: every row stays restorable to what it holds now.
     let report = ops.prune(&mut conn, &Retention::new().keep_last(1))?;
