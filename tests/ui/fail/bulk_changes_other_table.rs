@@ -1,0 +1,31 @@
+// `update_where::<User>` setting another table's column.
+use diesel::prelude::*;
+use recover::{Journal, Recoverable};
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    posts (id) {
+        id -> Integer,
+        title -> Text,
+    }
+}
+
+#[derive(Recoverable)]
+#[diesel(table_name = users)]
+struct User {
+    id: i32,
+    name: String,
+}
+
+fn retitle(conn: &mut SqliteConnection) -> Result<(), recover::Error> {
+    Journal::new().update_where::<User>(conn, users::id.eq(1), posts::title.eq("x"))?;
+    Ok(())
+}
+
+fn main() {}
