@@ -102,6 +102,40 @@ pub trait SqlOnEveryBackend: SqlOnSqlite + SqlOnPg + SqlOnMysql {}
 
 impl<Q: SqlOnSqlite + SqlOnPg + SqlOnMysql + ?Sized> SqlOnEveryBackend for Q {}
 
+/// A query run as a prepared statement of its own and closed after use, never cached.
+///
+/// MySQL reports a deadlock in a locking read of many rows after the result set's header;
+/// the C client then leaves the statement waiting for rows, and the next run of a cached
+/// statement hangs. The bulk read of the before-images runs through this on MySQL.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Uncached<Q>(pub Q);
+
+impl<Q> diesel::query_builder::QueryId for Uncached<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Uncached<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Uncached<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        self.0.walk_ast(out)
+    }
+}
+
+impl<Q, C> diesel::RunQueryDsl<C> for Uncached<Q> {}
+
 /// Records an update of every row `filter` matches: one entry per row, before- and
 /// after-image, in the caller's recording (one changeset).
 pub(crate) fn update_where<T, C, F, V>(

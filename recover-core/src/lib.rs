@@ -40,7 +40,7 @@ pub use table::Progress;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backend::Registration;
-    pub use crate::bulk::{BulkChanges, BulkFilter};
+    pub use crate::bulk::{BulkChanges, BulkFilter, Uncached};
     pub use crate::image::{decode_untrusted, ImageReader, ImageWriter};
     pub use crate::model::SkippedDefault;
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};

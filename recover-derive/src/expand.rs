@@ -15,6 +15,8 @@ struct Backend {
     backend: TokenStream,
     /// Whether reading the row takes a row lock (`FOR UPDATE`).
     lock: bool,
+    /// Whether a locking read of many rows must not be a cached prepared statement (MySQL).
+    uncached_locking_read: bool,
 }
 
 fn backends() -> [Backend; 3] {
@@ -25,18 +27,21 @@ fn backends() -> [Backend; 3] {
             conn: quote!(#diesel::sqlite::SqliteConnection),
             backend: quote!(#diesel::sqlite::Sqlite),
             lock: false,
+            uncached_locking_read: false,
         },
         Backend {
             gate: quote!(::recover::__private::if_postgres),
             conn: quote!(#diesel::pg::PgConnection),
             backend: quote!(#diesel::pg::Pg),
             lock: true,
+            uncached_locking_read: false,
         },
         Backend {
             gate: quote!(::recover::__private::if_mysql),
             conn: quote!(#diesel::mysql::MysqlConnection),
             backend: quote!(#diesel::mysql::Mysql),
             lock: true,
+            uncached_locking_read: true,
         },
     ]
 }
@@ -314,6 +319,15 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
     };
     let key_columns: Vec<TokenStream> = model.key_fields().map(|f| column_path(model, f)).collect();
     let select = quote!(.select((#(#all_columns,)*)).order((#(#key_columns,)*)));
+    // On MySQL the locking read of many rows runs as a statement of its own, not cached: a
+    // deadlock reported after the result set's header leaves a cached statement waiting, on
+    // its next run, for rows that never come.
+    let load_where_query = quote!(#table::table.filter(filter) #select #lock);
+    let load_where_query = if backend.uncached_locking_read {
+        quote!(::recover::__private::Uncached(#load_where_query))
+    } else {
+        load_where_query
+    };
     let to_rows = quote! {
         ::core::iter::Iterator::collect(::core::iter::Iterator::map(
             ::core::iter::IntoIterator::into_iter(rows),
@@ -402,11 +416,7 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
                 filter: F,
             ) -> #result<::std::vec::Vec<#ident>> {
                 use #diesel::prelude::*;
-                let rows = #table::table
-                    .filter(filter)
-                    #select
-                    #lock
-                    .load::<(#(#all_types,)*)>(self)?;
+                let rows = #load_where_query.load::<(#(#all_types,)*)>(self)?;
                 ::core::result::Result::Ok(#to_rows)
             }
 
