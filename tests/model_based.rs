@@ -38,7 +38,8 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use common::{Account, TestDb};
+use common::{accounts, Account, TestDb};
+use diesel::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestCaseError};
 use recover::{At, ChangesetId, Error, Journal, Op, Problem};
@@ -69,6 +70,10 @@ enum Step {
     RestoreTime(i32, u16, bool),
     Changeset(Vec<Sub>),
     UndoChangeset(Pick, bool),
+    /// `update_where(id BETWEEN lo AND hi, balance = ..)`.
+    UpdateWhere(i32, i32, i64),
+    /// `delete_where(id BETWEEN lo AND hi)`.
+    DeleteWhere(i32, i32),
     /// `UPDATE accounts SET balance = .. WHERE id = ..`, outside recover.
     RawUpdate(i32, i64),
     /// `DELETE FROM accounts WHERE id = ..`, outside recover.
@@ -90,6 +95,8 @@ enum Sub {
     Undo(i32),
     /// Version `pick % (entries at the start of the changeset + 2)`.
     Restore(i32, u16),
+    UpdateWhere(i32, i32, i64),
+    DeleteWhere(i32, i32),
 }
 
 /// Which changeset `undo_changeset` is given.
@@ -143,6 +150,8 @@ fn sub() -> impl Strategy<Value = Sub> {
         2 => id().prop_map(Sub::Delete),
         1 => id().prop_map(Sub::Undo),
         1 => (id(), any::<u16>()).prop_map(|(id, n)| Sub::Restore(id, n)),
+        1 => (id(), id(), 0..3i64).prop_map(|(lo, hi, b)| Sub::UpdateWhere(lo, hi, b)),
+        1 => (id(), id()).prop_map(|(lo, hi)| Sub::DeleteWhere(lo, hi)),
     ]
 }
 
@@ -162,6 +171,8 @@ fn step() -> impl Strategy<Value = Step> {
             force(),
         )
             .prop_map(|(p, f)| Step::UndoChangeset(p, f)),
+        2 => (id(), id(), 0..3i64).prop_map(|(lo, hi, b)| Step::UpdateWhere(lo, hi, b)),
+        1 => (id(), id()).prop_map(|(lo, hi)| Step::DeleteWhere(lo, hi)),
         2 => (id(), 0..3i64).prop_map(|(id, b)| Step::RawUpdate(id, b)),
         1 => id().prop_map(Step::RawDelete),
         1 => (id(), 0..3i64).prop_map(|(id, b)| Step::RawInsert(id, b)),
@@ -192,6 +203,8 @@ enum Act {
     Restore(i32, Target, bool),
     Changeset(Vec<SubAct>),
     UndoChangeset(CsTarget, bool),
+    UpdateWhere(i32, i32, i64),
+    DeleteWhere(i32, i32),
     RawUpdate(i32, i64),
     RawDelete(i32),
     RawInsert(i32, i64),
@@ -205,6 +218,8 @@ enum SubAct {
     Delete(i32),
     Undo(i32),
     Restore(i32, usize),
+    UpdateWhere(i32, i32, i64),
+    DeleteWhere(i32, i32),
 }
 
 /// What a restore targets: a version, or the instant with this index (captured before the
@@ -274,6 +289,7 @@ enum Failure {
         latest: usize,
     },
     ChangesetNotFound(ChangesetId),
+    NoMatch,
     Other(String),
 }
 
@@ -312,6 +328,7 @@ fn failure(error: &Error) -> Failure {
             latest: *latest,
         },
         Error::ChangesetNotFound(id) => Failure::ChangesetNotFound(*id),
+        Error::NoMatch { entity } if *entity == "accounts" => Failure::NoMatch,
         other => Failure::Other(format!("{other:?}")),
     }
 }
@@ -476,6 +493,36 @@ impl Call {
         Ok(())
     }
 
+    /// The stored rows with `lo <= id <= hi`, in key order (the order bulk entries take).
+    fn matching(&self, lo: i32, hi: i32) -> Result<Vec<Account>, Failure> {
+        let rows: Vec<Account> = self
+            .m
+            .rows
+            .values()
+            .filter(|a| lo <= a.id && a.id <= hi)
+            .cloned()
+            .collect();
+        if rows.is_empty() {
+            return Err(Failure::NoMatch);
+        }
+        Ok(rows)
+    }
+
+    fn update_where(&mut self, lo: i32, hi: i32, balance: i64) -> Result<(), Failure> {
+        for mut row in self.matching(lo, hi)? {
+            row.balance = balance;
+            self.write(row.id, Op::Update, Some(row), None, Stack::Push);
+        }
+        Ok(())
+    }
+
+    fn delete_where(&mut self, lo: i32, hi: i32) -> Result<(), Failure> {
+        for row in self.matching(lo, hi)? {
+            self.write(row.id, Op::Delete, None, None, Stack::Push);
+        }
+        Ok(())
+    }
+
     fn undo(&mut self, id: i32) -> Result<(), Failure> {
         let Some(&target) = self.entity(id).undo.last() else {
             return Err(Failure::NothingToUndo(id.to_string()));
@@ -577,6 +624,8 @@ impl Model {
                         SubAct::Delete(id) => call.delete(*id)?,
                         SubAct::Undo(id) => call.undo(*id)?,
                         SubAct::Restore(id, n) => call.restore(*id, Target::Version(*n))?,
+                        SubAct::UpdateWhere(lo, hi, b) => call.update_where(*lo, *hi, *b)?,
+                        SubAct::DeleteWhere(lo, hi) => call.delete_where(*lo, *hi)?,
                     }
                 }
             }
@@ -586,6 +635,8 @@ impl Model {
                     return Err(Failure::ChangesetNotFound(*id));
                 }
             }
+            Act::UpdateWhere(lo, hi, b) => call.update_where(*lo, *hi, *b)?,
+            Act::DeleteWhere(lo, hi) => call.delete_where(*lo, *hi)?,
             Act::RawUpdate(id, balance) => {
                 if let Some(row) = call.m.rows.get_mut(id) {
                     row.balance = *balance;
@@ -670,6 +721,8 @@ impl Harness {
                         Sub::Restore(id, n) => {
                             SubAct::Restore(*id, usize::from(*n) % (len(*id) + 2))
                         }
+                        Sub::UpdateWhere(lo, hi, b) => SubAct::UpdateWhere(*lo, *hi, *b),
+                        Sub::DeleteWhere(lo, hi) => SubAct::DeleteWhere(*lo, *hi),
                     })
                     .collect(),
             ),
@@ -691,6 +744,8 @@ impl Harness {
                 };
                 Act::UndoChangeset(target, *f)
             }
+            Step::UpdateWhere(lo, hi, b) => Act::UpdateWhere(*lo, *hi, *b),
+            Step::DeleteWhere(lo, hi) => Act::DeleteWhere(*lo, *hi),
             Step::RawUpdate(id, b) => Act::RawUpdate(*id, *b),
             Step::RawDelete(id) => Act::RawDelete(*id),
             Step::RawInsert(id, b) => Act::RawInsert(*id, *b),
@@ -731,6 +786,15 @@ impl Harness {
                         SubAct::Delete(id) => tx.delete(&raw_row(*id, 0))?,
                         SubAct::Undo(id) => tx.undo::<Account>(id)?,
                         SubAct::Restore(id, n) => tx.restore::<Account>(id, At::Version(*n))?,
+                        SubAct::UpdateWhere(lo, hi, b) => {
+                            tx.update_where::<Account>(
+                                accounts::id.between(*lo, *hi),
+                                accounts::balance.eq(*b),
+                            )?;
+                        }
+                        SubAct::DeleteWhere(lo, hi) => {
+                            tx.delete_where::<Account>(accounts::id.between(*lo, *hi))?;
+                        }
                     }
                 }
                 Ok(())
@@ -741,6 +805,14 @@ impl Harness {
                     CsTarget::Unknown(id) => *id,
                 };
                 with(*f).undo_changeset(conn, id)
+            }
+            Act::UpdateWhere(lo, hi, b) => journal.update_where::<Account>(
+                conn,
+                accounts::id.between(*lo, *hi),
+                accounts::balance.eq(*b),
+            ),
+            Act::DeleteWhere(lo, hi) => {
+                journal.delete_where::<Account>(conn, accounts::id.between(*lo, *hi))
             }
             Act::RawUpdate(id, balance) => {
                 conn.exec(&format!(
