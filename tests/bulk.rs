@@ -89,6 +89,20 @@ fn update_where_journals_every_matched_row<C: TestDb>(conn: &mut C) {
     Journal::new().redo::<Account>(conn, &4).unwrap();
     Journal::new().undo_changeset(conn, id).unwrap();
     assert_eq!(conn.accounts(), before);
+
+    // A change that leaves the values as they are still matches, and is journaled (MySQL
+    // counts matched rows, not changed ones).
+    let same = Journal::new()
+        .update_where::<Account>(conn, accounts::id.le(2), accounts::status.eq("open"))
+        .unwrap();
+    let rows = conn.journal_rows();
+    let entries: Vec<_> = rows
+        .iter()
+        .filter(|e| e.changeset_id == same.get())
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|e| e.before() == e.after()));
+    assert_eq!(conn.accounts(), before);
     assert!(recover::check(conn).unwrap().is_ok());
 }
 
