@@ -1722,6 +1722,52 @@ fn sqlite_b(cfg: &Config, what: Bulk, rows: usize, rounds: usize) -> Pair {
     })
 }
 
+/// The lines of workload B on one backend: `run` measures one comparison (rows, rounds).
+fn bulk_lines(
+    cfg: &Config,
+    prefix: &str,
+    backend: &'static str,
+    default_rounds: usize,
+    comparisons: &[Bulk],
+    mut run: impl FnMut(Bulk, usize, usize) -> Pair,
+) -> Vec<Line> {
+    let rows = cfg.ops(10_000).max(ROWS as usize);
+    let n = short_count(rows);
+    let rounds = cfg.rounds(default_rounds);
+    comparisons
+        .iter()
+        .map(|&what| {
+            let (label, target) = match what {
+                Bulk::UpdateVsSingles => (
+                    format!("{prefix} update_where {n} rows vs {n} updates, one txn"),
+                    Some(0.2),
+                ),
+                Bulk::DeleteVsSingles => (
+                    format!("{prefix} delete_where {n} rows vs {n} deletes, one txn"),
+                    Some(0.2),
+                ),
+                Bulk::UpdateVsBare => (
+                    format!("{prefix} update_where {n} rows vs bare Diesel's"),
+                    None,
+                ),
+                Bulk::FloorVsSingles => (
+                    format!("{prefix} floor: plain SQL journal of {n} rows vs {n} updates"),
+                    None,
+                ),
+            };
+            Line::from_pair(label, backend, &run(what, rows, rounds), target)
+        })
+        .collect()
+}
+
+/// The comparisons of workload B on a server.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const SERVER_BULK: [Bulk; 3] = [
+    Bulk::UpdateVsSingles,
+    Bulk::DeleteVsSingles,
+    Bulk::UpdateVsBare,
+];
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1784,34 +1830,20 @@ fn main() {
         lines.push(Line::from_pair(label, "sqlite", &pair, Some(3.0)));
     }
     if cfg.wants("B") {
-        let rows = cfg.ops(10_000).max(ROWS as usize);
-        let n = short_count(rows);
-        let rounds = cfg.rounds(6);
-        for (what, label, target) in [
-            (
-                Bulk::UpdateVsSingles,
-                format!("B update_where {n} rows vs {n} updates, one txn"),
-                Some(0.2),
-            ),
-            (
-                Bulk::DeleteVsSingles,
-                format!("B delete_where {n} rows vs {n} deletes, one txn"),
-                Some(0.2),
-            ),
-            (
-                Bulk::UpdateVsBare,
-                format!("B update_where {n} rows vs bare Diesel's"),
-                None,
-            ),
-            (
-                Bulk::FloorVsSingles,
-                format!("B floor: plain SQL journal of {n} rows vs {n} updates"),
-                None,
-            ),
-        ] {
-            let pair = sqlite_b(&cfg, what, rows, rounds);
-            lines.push(Line::from_pair(label, "sqlite", &pair, target));
-        }
+        let all = [
+            Bulk::UpdateVsSingles,
+            Bulk::DeleteVsSingles,
+            Bulk::UpdateVsBare,
+            Bulk::FloorVsSingles,
+        ];
+        lines.extend(bulk_lines(
+            &cfg,
+            "B",
+            "sqlite",
+            6,
+            &all,
+            |what, rows, rounds| sqlite_b(&cfg, what, rows, rounds),
+        ));
     }
     let history = cfg.wants("H").then(|| sqlite_h(&cfg));
     let table_restore = cfg.wants("T").then(|| sqlite_t(&cfg));
@@ -1840,29 +1872,8 @@ fn main() {
                 lines.push(Line::from_pair(label, "postgres", &pair, None));
             }
             if cfg.wants("PG-B") {
-                let rows = cfg.ops(10_000).max(ROWS as usize);
-                let n = short_count(rows);
-                let rounds = cfg.rounds(2);
-                for (what, label, target) in [
-                    (
-                        Bulk::UpdateVsSingles,
-                        format!("PG-B update_where {n} rows vs {n} updates, one txn"),
-                        Some(0.2),
-                    ),
-                    (
-                        Bulk::DeleteVsSingles,
-                        format!("PG-B delete_where {n} rows vs {n} deletes, one txn"),
-                        Some(0.2),
-                    ),
-                    (
-                        Bulk::UpdateVsBare,
-                        format!("PG-B update_where {n} rows vs bare Diesel's"),
-                        None,
-                    ),
-                ] {
-                    let pair = pg::b(&cfg, &schema, what, rows, rounds);
-                    lines.push(Line::from_pair(label, "postgres", &pair, target));
-                }
+                let run = |what, rows, rounds| pg::b(&cfg, &schema, what, rows, rounds);
+                lines.extend(bulk_lines(&cfg, "PG-B", "postgres", 2, &SERVER_BULK, run));
             }
         }
         #[cfg(not(feature = "postgres"))]
@@ -1883,29 +1894,8 @@ fn main() {
         (Some(url), true) => {
             let db = my::Database::new(url);
             println!("MySQL {}   database {}", db.version(), db.name());
-            let rows = cfg.ops(10_000).max(ROWS as usize);
-            let n = short_count(rows);
-            let rounds = cfg.rounds(2);
-            for (what, label, target) in [
-                (
-                    Bulk::UpdateVsSingles,
-                    format!("MY-B update_where {n} rows vs {n} updates, one txn"),
-                    Some(0.2),
-                ),
-                (
-                    Bulk::DeleteVsSingles,
-                    format!("MY-B delete_where {n} rows vs {n} deletes, one txn"),
-                    Some(0.2),
-                ),
-                (
-                    Bulk::UpdateVsBare,
-                    format!("MY-B update_where {n} rows vs bare Diesel's"),
-                    None,
-                ),
-            ] {
-                let pair = my::b(&cfg, &db, what, rows, rounds);
-                lines.push(Line::from_pair(label, "mysql", &pair, target));
-            }
+            let run = |what, rows, rounds| my::b(&cfg, &db, what, rows, rounds);
+            lines.extend(bulk_lines(&cfg, "MY-B", "mysql", 2, &SERVER_BULK, run));
         }
         #[cfg(not(feature = "mysql"))]
         (Some(_), true) => notes.push(

@@ -315,40 +315,16 @@ macro_rules! shared_journal_queries {
             &mut self,
             entries: &[(i64, $crate::schema::NewEntryRow<'_>)],
         ) -> diesel::QueryResult<()> {
-            use $crate::schema::recover_journal as j;
             let mut batches = entries.chunks_exact($crate::backend::EntryBatch::ROWS);
             for batch in &mut batches {
                 $crate::backend::EntryBatch::new(batch).execute(self)?;
             }
-            let rest = batches.remainder();
-            if rest.is_empty() {
-                return Ok(());
+            // The last (fewer than 100) one at a time, with the single entry's insert, which
+            // is prepared once too.
+            for (seq, entry) in batches.remainder() {
+                self.insert_entry(*seq, entry)?;
             }
-            let values: Vec<_> = rest
-                .iter()
-                .map(|(seq, entry)| {
-                    let (changeset_id, undo_next, redo_next) = entry.links(*seq);
-                    (
-                        j::seq.eq(*seq),
-                        j::changeset_id.eq(changeset_id),
-                        j::entity.eq(entry.entity),
-                        j::entity_key.eq(entry.entity_key),
-                        j::op.eq(entry.op),
-                        j::before_image.eq(entry.before_image),
-                        j::after_image.eq(entry.after_image),
-                        j::undoes.eq(entry.undoes),
-                        j::undo_next.eq(undo_next),
-                        j::redo_next.eq(redo_next),
-                        j::actor.eq(entry.actor),
-                        j::reason.eq(entry.reason),
-                        j::recorded_at.eq(entry.recorded_at),
-                    )
-                })
-                .collect();
-            diesel::insert_into(j::table)
-                .values(values)
-                .execute(self)
-                .map(drop)
+            Ok(())
         }
 
         fn append_changeset(
