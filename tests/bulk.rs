@@ -384,3 +384,28 @@ fn bulk_of_thousands_of_rows<C: TestDb>(conn: &mut C) {
     let report = recover::check(conn).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+/// The write must touch exactly the rows whose before-images were read; when it does not (here
+/// a trigger skips one row, as a concurrent transaction could make one match or stop
+/// matching), the call is `Retryable` and nothing is kept.
+#[test]
+fn a_write_that_misses_a_read_row_is_retryable_and_writes_nothing() {
+    let conn = &mut common::sqlite_memory("bulk_skipped_row", true).conn;
+    seed(conn, &Journal::new());
+    conn.exec(
+        "CREATE TRIGGER skip_two BEFORE UPDATE ON accounts WHEN old.id = 2 \
+         BEGIN SELECT RAISE(IGNORE); END",
+    );
+    let before = conn.accounts();
+    let entries = conn.journal_rows();
+    let result =
+        Journal::new().update_where::<Account>(conn, accounts::id.le(3), accounts::balance.eq(7));
+    match &result {
+        Err(e @ Error::Retryable(_)) => {
+            assert!(e.to_string().contains("3 rows matched"), "{e}");
+        }
+        other => panic!("expected Retryable, got {other:?}"),
+    }
+    assert_eq!(conn.accounts(), before);
+    assert_eq!(conn.journal_rows(), entries);
+}
