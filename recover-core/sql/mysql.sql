@@ -37,3 +37,9 @@ CREATE TABLE IF NOT EXISTS recover_seq (
     next_seq BIGINT  NOT NULL                -- the last seq handed out
 ) ENGINE=InnoDB;
 INSERT IGNORE INTO recover_seq (id, next_seq) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS recover_captures (
+    entity      VARCHAR(255) NOT NULL PRIMARY KEY,
+    model       TEXT   NOT NULL,
+    generated_for TEXT   NOT NULL,
+    captured_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

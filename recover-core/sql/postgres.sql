@@ -35,3 +35,10 @@ CREATE TABLE IF NOT EXISTS recover_redactions (
     reason      TEXT,
     recorded_at BIGINT NOT NULL
 );
+-- Capture mode: the tables whose changes triggers journal.
+CREATE TABLE IF NOT EXISTS recover_captures (
+    entity      TEXT PRIMARY KEY,       -- the captured table
+    model       TEXT   NOT NULL,        -- the Rust type it is captured for
+    generated_for TEXT   NOT NULL,        -- what its triggers were generated for
+    captured_at BIGINT NOT NULL
+);

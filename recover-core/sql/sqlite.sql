@@ -34,3 +34,20 @@ CREATE TABLE IF NOT EXISTS recover_redactions (
     reason      TEXT,
     recorded_at INTEGER NOT NULL
 );
+-- Capture mode: the context of the transaction that holds the write lock (one row, written by
+-- `journal.transaction` inside its transaction and removed before it ends), and the tables
+-- whose changes triggers journal.
+CREATE TABLE IF NOT EXISTS recover_context (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    changeset_id INTEGER,
+    last_seq     INTEGER,
+    actor        TEXT,
+    reason       TEXT,
+    recorded_at  INTEGER
+);
+CREATE TABLE IF NOT EXISTS recover_captures (
+    entity      TEXT PRIMARY KEY,       -- the captured table
+    model       TEXT    NOT NULL,       -- the Rust type it is captured for
+    generated_for TEXT    NOT NULL,       -- what its triggers were generated for
+    captured_at INTEGER NOT NULL
+);

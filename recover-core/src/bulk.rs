@@ -154,9 +154,14 @@ where
     if before.is_empty() {
         return Err(Error::NoMatch { entity: T::ENTITY });
     }
-    let updated = conn.update_where(filter, changes)?;
+    let (updated, captured) =
+        rec.through_triggers(conn, |conn| Ok(conn.update_where(filter, changes)?))?;
     if updated != before.len() {
         return Err(matching_rows_changed::<T>(before.len(), updated));
+    }
+    if captured {
+        // The table's capture triggers journaled every changed row into this changeset.
+        return Ok(updated);
     }
     let keys: Vec<T::Key> = before.iter().map(T::key).collect();
     let after = conn.load_rows(&keys)?;
@@ -194,9 +199,12 @@ where
     if before.is_empty() {
         return Err(Error::NoMatch { entity: T::ENTITY });
     }
-    let deleted = conn.delete_where(filter)?;
+    let (deleted, captured) = rec.through_triggers(conn, |conn| Ok(conn.delete_where(filter)?))?;
     if deleted != before.len() {
         return Err(matching_rows_changed::<T>(before.len(), deleted));
+    }
+    if captured {
+        return Ok(deleted);
     }
     let entries = before
         .iter()

@@ -53,6 +53,22 @@ pub enum Problem {
         /// Why.
         error: String,
     },
+    /// A table in capture mode whose triggers are gone: changes to it are not journaled. Run
+    /// `recover::capture` again.
+    CaptureMissing {
+        /// The table.
+        entity: String,
+    },
+    /// A table in capture mode whose triggers were generated for other columns than its model
+    /// has now (a migration since): run `recover::capture` again.
+    CaptureStale {
+        /// The table.
+        entity: String,
+        /// The trigger that differs.
+        trigger: String,
+        /// What the model's triggers would say now.
+        expected: String,
+    },
     /// Entries of a table that no `Recoverable` type in this program maps: their images were
     /// checked as JSON only, and the stored rows not at all.
     UnknownEntity {
@@ -77,6 +93,14 @@ impl fmt::Display for Problem {
             Problem::Unreadable { entity, key, seq, error } => {
                 write!(f, "{entity} {key}: entry {seq} is unreadable: {error}")
             }
+            Problem::CaptureMissing { entity } => write!(
+                f,
+                "{entity}: captured, but its capture triggers are missing; run recover::capture again"
+            ),
+            Problem::CaptureStale { entity, trigger, .. } => write!(
+                f,
+                "{entity}: trigger {trigger} was generated for other columns than the model has; run recover::capture again"
+            ),
             Problem::UnknownEntity { entity } => write!(
                 f,
                 "{entity}: no #[derive(Recoverable)] type in this program; checked as JSON only"
@@ -140,6 +164,9 @@ pub fn check<C: JournalConn>(conn: &mut C) -> Result<Report, Error> {
                 }
             }
         }
+        report
+            .problems
+            .extend(crate::capture::check_captures(conn)?);
         report.problems.extend(
             unknown
                 .into_iter()
@@ -170,7 +197,16 @@ pub(crate) fn check_entity<T: Recoverable, C: RowStore<T>>(
             for image in [&before, &after].into_iter().flatten() {
                 image::decode_map::<T>(entry.seq, image, &entry.entity_key)?;
             }
-            Ok((before, after))
+            // Compared in recover's own encoding, whoever wrote them (a capture trigger).
+            let canonical = |text: &Option<String>| {
+                text.as_deref()
+                    .map(|text| image::parse_canonical::<T>(entry.seq, text))
+                    .transpose()
+            };
+            Ok((
+                canonical(&entry.before_image)?,
+                canonical(&entry.after_image)?,
+            ))
         });
         let (before, after) = match images {
             Ok(images) => images,

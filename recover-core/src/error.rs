@@ -197,6 +197,44 @@ pub enum Error {
     #[error("concurrent transaction, retry the call: {0}")]
     Retryable(diesel::result::Error),
 
+    /// `capture` of a model whose table does not exist in the database.
+    #[error("cannot capture {entity}: the table does not exist")]
+    NoSuchTable {
+        /// The entity's table.
+        entity: &'static str,
+    },
+
+    /// `capture` of a table with a key column that allows NULL: a NULL key names no entity.
+    #[error("cannot capture {entity}: key column `{column}` is nullable; declare it NOT NULL")]
+    NullableKey {
+        /// The entity's table.
+        entity: &'static str,
+        /// The nullable key column.
+        column: String,
+    },
+
+    /// `capture` of a table that another model captures already: one table, one model.
+    #[error(
+        "{entity} is captured for model `{captured_by}`, not `{requested_by}`: release it first"
+    )]
+    CapturedByOtherModel {
+        /// The entity's table.
+        entity: &'static str,
+        /// The Rust type the table is captured for.
+        captured_by: String,
+        /// The Rust type `capture` was called with.
+        requested_by: &'static str,
+    },
+
+    /// A trigger with the name capture uses exists on the table and was not made by recover.
+    #[error("cannot capture {entity}: trigger `{trigger}` exists and is not recover's; rename or drop it")]
+    TriggerExists {
+        /// The entity's table.
+        entity: &'static str,
+        /// The trigger's name.
+        trigger: String,
+    },
+
     /// Any other database error.
     #[error("database error: {0}")]
     Database(diesel::result::Error),
@@ -212,9 +250,15 @@ impl From<diesel::result::Error> for Error {
         match &error {
             E::DatabaseError(kind, info) => {
                 let message = info.message();
-                let journal_missing = ["recover_journal", "recover_changesets", "recover_seq"]
-                    .iter()
-                    .any(|table| message.contains(table))
+                let journal_missing = [
+                    "recover_journal",
+                    "recover_changesets",
+                    "recover_seq",
+                    "recover_captures",
+                    "recover_context",
+                ]
+                .iter()
+                .any(|table| message.contains(table))
                     && (message.contains("no such table")
                         || message.contains("does not exist")
                         || message.contains("doesn't exist"));

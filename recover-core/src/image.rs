@@ -145,7 +145,7 @@ impl<'a> ImageReader<'a> {
                     column: column.to_owned(),
                 });
         }
-        V::deserialize(value).map_err(|e| {
+        crate::codec::decode_value(value).map_err(|e| {
             self.drift(
                 name,
                 format!("holds {value} which does not fit the field: {e}"),
@@ -202,6 +202,39 @@ pub(crate) fn decode_map<T: Recoverable>(
         });
     }
     Ok(row)
+}
+
+/// Parses an image of `T` and brings each value to the form recover's own encoder writes
+/// (decoded to the field's type and encoded again), so that images written by a capture trigger
+/// compare equal to recover's own. A value that does not decode is left as it is; so is the
+/// whole image when the row cannot be decoded (an image from an older schema).
+pub(crate) fn parse_canonical<T: Recoverable>(
+    seq: i64,
+    text: &str,
+) -> Result<Map<String, Value>, Error> {
+    let mut map = parse(seq, text)?;
+    let Ok(row) = T::from_image(&ImageReader {
+        entity: T::ENTITY,
+        seq,
+        map: &map,
+    }) else {
+        return Ok(map);
+    };
+    let again = parse(seq, &encode(&row)?)?;
+    for column in T::COLUMNS {
+        let Some(fresh) = again.get(column.name) else {
+            continue;
+        };
+        let present = std::iter::once(column.name)
+            .chain(column.renamed_from.iter().copied())
+            .find(|name| map.contains_key(*name));
+        if let Some(value) = present.and_then(|name| map.get_mut(name)) {
+            if !is_redacted(value) {
+                *value = fresh.clone();
+            }
+        }
+    }
+    Ok(map)
 }
 
 /// The SQL names of the model's image columns whose values differ between two images; a

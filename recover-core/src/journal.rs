@@ -10,10 +10,11 @@ use crate::error::Error;
 use crate::history::{self, Entry};
 use crate::model::{Recoverable, RowStore};
 use crate::prune::{self, PruneReport, Retention};
-use crate::record::{self, Recording};
+use crate::record::{self, now_micros, Recording};
 use crate::redact::{self, RedactReport};
 use crate::revert::{self, At};
 use crate::table::{self, Progress};
+use crate::triggers::Context;
 
 /// Records changes with their before-images, and reverts them.
 ///
@@ -328,6 +329,44 @@ impl Journal {
             let mut tx = ChangesetTx::new(conn, Recording::new(self));
             f(&mut tx)?;
             tx.finish()
+        })
+    }
+
+    /// Runs `f` — plain Diesel, raw SQL, anything — in one transaction (a savepoint inside the
+    /// caller's), as one changeset: every change the capture triggers journal in it (see
+    /// [`capture`](crate::capture)) joins that changeset, with this journal's actor and reason.
+    /// Returns its id ([`ChangesetId::EMPTY`] when nothing captured changed), which
+    /// [`Journal::undo_changeset`] reverts. An error from `f` rolls everything back.
+    ///
+    /// The context lives inside the transaction and ends with it: after commit or rollback,
+    /// the connection's next transaction is outside it, pooled or not, and other connections
+    /// never see it. recover's own calls inside `f` record their own changesets, as always.
+    ///
+    /// ```text
+    /// let cs = journal.transaction(&mut conn, |conn| {
+    ///     diesel::update(accounts::table.find(1)).set(accounts::balance.eq(0)).execute(conn)?;
+    ///     diesel::delete(accounts::table.filter(accounts::status.eq("closed"))).execute(conn)?;
+    ///     Ok(())
+    /// })?;
+    /// journal.undo_changeset(&mut conn, cs)?;
+    /// ```
+    pub fn transaction<C: JournalConn>(
+        &self,
+        conn: &mut C,
+        f: impl FnOnce(&mut C) -> Result<(), Error>,
+    ) -> Result<ChangesetId, Error> {
+        conn.atomically(Scope::Many, |conn| {
+            let context = Context {
+                active: true,
+                actor: self.actor.as_deref().map(str::to_owned),
+                reason: self.reason.as_deref().map(str::to_owned),
+                recorded_at: Some(now_micros()),
+                ..Context::default()
+            };
+            let previous = conn.enter_context(&context)?;
+            f(conn)?;
+            let done = conn.leave_context(&previous)?;
+            Ok(done.changeset_id.map_or(ChangesetId::EMPTY, ChangesetId))
         })
     }
 

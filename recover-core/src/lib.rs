@@ -6,8 +6,10 @@
 
 mod backend;
 mod bulk;
+mod capture;
 mod changeset;
 mod check;
+mod codec;
 mod deleted;
 mod error;
 mod history;
@@ -20,9 +22,11 @@ mod redact;
 mod revert;
 mod schema;
 mod table;
+mod triggers;
 
 pub use backend::JournalConn;
 pub use bulk::{BulkChanges, BulkFilter};
+pub use capture::{capture, capture_sql, release};
 pub use changeset::{ChangesetId, ChangesetTx};
 pub use check::{check, Problem, Report};
 pub use deleted::Deleted;

@@ -27,6 +27,9 @@ pub trait Recoverable: Sized + 'static {
     /// The columns an image holds (every column but the `#[recover(skip)]` ones).
     const COLUMNS: &'static [ImageColumn];
 
+    /// The SQL names of the key columns, in the key's order (`primary_key(..)`).
+    const KEY_COLUMNS: &'static [&'static str];
+
     /// This row's key.
     fn key(&self) -> Self::Key;
 

@@ -10,6 +10,7 @@ use crate::image;
 use crate::journal::Journal;
 use crate::model::{Recoverable, RowStore};
 use crate::schema::{ChangesetRow, NewEntryRow};
+use crate::triggers::Context;
 
 /// The entries one call (or one changeset block) appends: they share a changeset id, the
 /// journal's actor and reason, and one timestamp.
@@ -52,6 +53,8 @@ pub(crate) struct NewEntry<'a> {
     pub after: Option<String>,
     pub undoes: Option<i64>,
     pub stack: Stack,
+    /// The entry follows a write of its row (a capture trigger may have journaled it).
+    pub after_write: bool,
 }
 
 impl<'j> Recording<'j> {
@@ -93,6 +96,7 @@ impl<'j> Recording<'j> {
             after_image: entry.after.as_deref(),
             undoes: entry.undoes,
             stack: entry.stack,
+            after_write: entry.after_write,
             actor: self.journal.actor.as_deref(),
             reason: self.journal.reason.as_deref(),
             recorded_at: self.recorded_at,
@@ -135,6 +139,7 @@ impl<'j> Recording<'j> {
                     after_image: change.after.as_deref(),
                     undoes: None,
                     stack: Stack::Push,
+                    after_write: false,
                     actor: self.journal.actor.as_deref(),
                     reason: self.journal.reason.as_deref(),
                     recorded_at: self.recorded_at,
@@ -146,6 +151,35 @@ impl<'j> Recording<'j> {
         self.first = Some(changeset_id);
         self.last = last;
         Ok(())
+    }
+
+    /// Runs a bulk write with this recording as the capture context: if the table is captured,
+    /// its triggers journal each changed row into this changeset, with this journal's actor and
+    /// reason. Returns whether they did (then the caller appends nothing itself).
+    pub(crate) fn through_triggers<C: JournalConn, R>(
+        &mut self,
+        conn: &mut C,
+        write: impl FnOnce(&mut C) -> Result<R, Error>,
+    ) -> Result<(R, bool), Error> {
+        let context = Context {
+            active: true,
+            changeset_id: self.first,
+            last_seq: self.first.map(|_| self.last),
+            actor: self.journal.actor.as_deref().map(str::to_owned),
+            reason: self.journal.reason.as_deref().map(str::to_owned),
+            recorded_at: Some(self.recorded_at),
+        };
+        let previous = conn.enter_context(&context)?;
+        let result = write(conn)?;
+        let done = conn.leave_context(&previous)?;
+        match (done.changeset_id, done.last_seq) {
+            (Some(first), Some(last)) if done.last_seq != context.last_seq => {
+                self.first = Some(first);
+                self.last = last;
+                Ok((result, true))
+            }
+            _ => Ok((result, false)),
+        }
     }
 
     /// Closes the changeset: a changeset of several entries gets its `recover_changesets` row
@@ -269,6 +303,7 @@ impl<'a> NewEntry<'a> {
             after,
             undoes: None,
             stack: Stack::Push,
+            after_write: true,
         }
     }
 }

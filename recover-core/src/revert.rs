@@ -105,7 +105,11 @@ pub(crate) fn restore<T: Recoverable, C: RowStore<T>>(
         image,
         image_seq,
     )?;
-    let entry = NewEntry::change(T::ENTITY, &key_text, Op::Restore, before, after);
+    let after_write = before.is_some() || after.is_some();
+    let entry = NewEntry {
+        after_write,
+        ..NewEntry::change(T::ENTITY, &key_text, Op::Restore, before, after)
+    };
     rec.append(conn, entry)?;
     Ok(())
 }
@@ -254,6 +258,7 @@ fn revert<T: Recoverable, C: RowStore<T>>(
         entity: T::ENTITY,
         key: key_text,
         op,
+        after_write: before.is_some() || after.is_some(),
         before,
         after,
         undoes: Some(target.seq),
@@ -303,7 +308,7 @@ fn check_conflict<T: Recoverable>(
     let expected = baseline
         .after_image
         .as_deref()
-        .map(|text| image::parse(baseline.seq, text))
+        .map(|text| image::parse_canonical::<T>(baseline.seq, text))
         .transpose()?;
     let actual = stored.map(|text| image::parse(0, text)).transpose()?;
     let columns = image::conflicting_columns::<T>(expected.as_ref(), actual.as_ref());

@@ -35,6 +35,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The tables in capture mode: which model they are captured for, and for which columns.
+    recover_captures (entity) {
+        entity -> Text,
+        model -> Text,
+        generated_for -> Text,
+        captured_at -> BigInt,
+    }
+}
+
+diesel::table! {
     /// One row per `redact`: who erased which columns of which entity, and when.
     recover_redactions (id) {
         id -> BigInt,
@@ -88,6 +98,8 @@ pub struct NewEntryRow<'a> {
     pub after_image: Option<&'a str>,
     pub undoes: Option<i64>,
     pub stack: Stack,
+    /// The entry follows a write of its row, which a capture trigger may have journaled.
+    pub after_write: bool,
     pub actor: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub recorded_at: i64,

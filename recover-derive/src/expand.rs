@@ -192,6 +192,7 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
             quote!((#(::core::clone::Clone::clone(&self.#key_members),)*)),
         )
     };
+    let key_columns = model.key_fields().map(|f| column_name(model, f));
     let imaged: Vec<&Field<'_>> = model.fields.iter().filter(|f| !f.is_skipped()).collect();
     let columns = imaged.iter().map(|f| {
         let name = column_name(model, f);
@@ -241,6 +242,7 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
             type Table = #table::table;
             const ENTITY: &'static str = #entity;
             const COLUMNS: &'static [::recover::__private::ImageColumn] = &[#(#columns),*];
+            const KEY_COLUMNS: &'static [&'static str] = &[#(#key_columns),*];
 
             fn key(&self) -> Self::Key {
                 #key_value

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::model::{Recoverable, RowStore};
 use crate::record::Recording;
 use crate::schema::{ChangesetRow, EntryRow, NewEntryRow};
+use crate::triggers::{Context, TriggerSpec};
 
 /// A Diesel connection that can hold a `recover` journal: `SqliteConnection`, `PgConnection`
 /// and `MysqlConnection`, each behind its cargo feature.
@@ -48,6 +49,44 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     /// appended last, if any. Taken after the rows are locked, like `next_seq`.
     #[doc(hidden)]
     fn take_seqs(&mut self, previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>>;
+
+    /// The DDL that installs (or refreshes) a table's capture triggers; `None` where this
+    /// backend has no capture mode.
+    #[doc(hidden)]
+    fn capture_ddl(spec: &TriggerSpec) -> Option<String>;
+
+    /// The DDL that removes a table's capture triggers.
+    #[doc(hidden)]
+    fn release_ddl(entity: &str) -> String;
+
+    /// How many triggers `capture_ddl` creates on a table.
+    #[doc(hidden)]
+    const CAPTURE_TRIGGERS: usize;
+
+    /// The columns of a table in the connection's schema, `(name, nullable)`; empty when the
+    /// table does not exist.
+    #[doc(hidden)]
+    fn table_columns(&mut self, table: &str) -> QueryResult<Vec<(String, bool)>>;
+
+    /// The triggers on `table` that carry capture's names: `(name, definition)`.
+    #[doc(hidden)]
+    fn capture_triggers(&mut self, table: &str) -> QueryResult<Vec<(String, String)>>;
+
+    /// The model a table is captured for, if it is.
+    #[doc(hidden)]
+    fn captured_by(&mut self, entity: &str) -> QueryResult<Option<String>>;
+
+    /// The tables in capture mode.
+    #[doc(hidden)]
+    fn captured_entities(&mut self) -> QueryResult<Vec<String>>;
+
+    /// Sets the capture context of this transaction; returns the one it replaces.
+    #[doc(hidden)]
+    fn enter_context(&mut self, context: &Context) -> QueryResult<Context>;
+
+    /// Reads the capture context (with what the triggers added to it) and puts `previous` back.
+    #[doc(hidden)]
+    fn leave_context(&mut self, previous: &Context) -> QueryResult<Context>;
 
     /// The registered `Recoverable` type of an entity, as its type-erased operations.
     #[doc(hidden)]
@@ -246,6 +285,10 @@ pub struct Registration<C: 'static> {
     pub revert: fn(&mut C, &mut Recording<'_>, &EntryRow, bool) -> Result<(), Error>,
     /// Checks the entries of one entity (oldest first) against each other and the stored row.
     pub check: fn(&mut C, &[EntryRow]) -> Result<Vec<Problem>, Error>,
+    /// The model's Rust type name.
+    pub model: fn() -> &'static str,
+    /// What the model's capture triggers are generated from.
+    pub spec: fn() -> TriggerSpec,
 }
 
 impl<C: JournalConn> Registration<C> {
@@ -258,6 +301,8 @@ impl<C: JournalConn> Registration<C> {
             entity: T::ENTITY,
             revert: crate::revert::revert_entry::<T, C>,
             check: crate::check::check_entity::<T, C>,
+            model: std::any::type_name::<T>,
+            spec: crate::triggers::TriggerSpec::of::<T>,
         }
     }
 }
@@ -327,21 +372,18 @@ macro_rules! shared_journal_queries {
             Ok(())
         }
 
-        fn append_changeset(
-            &mut self,
-            changeset: &$crate::schema::ChangesetRow,
-        ) -> diesel::QueryResult<()> {
-            use $crate::schema::recover_changesets as c;
-            diesel::insert_into(c::table)
-                .values((
-                    c::id.eq(changeset.id),
-                    c::last_seq.eq(changeset.last_seq),
-                    c::actor.eq(&changeset.actor),
-                    c::reason.eq(&changeset.reason),
-                    c::recorded_at.eq(changeset.recorded_at),
-                ))
-                .execute(self)
-                .map(drop)
+        fn captured_by(&mut self, entity: &str) -> diesel::QueryResult<Option<String>> {
+            use $crate::schema::recover_captures as c;
+            c::table
+                .find(entity)
+                .select(c::model)
+                .first(self)
+                .optional()
+        }
+
+        fn captured_entities(&mut self) -> diesel::QueryResult<Vec<String>> {
+            use $crate::schema::recover_captures as c;
+            c::table.select(c::entity).order(c::entity).load(self)
         }
 
         fn entry(&mut self, seq: i64) -> diesel::QueryResult<Option<$crate::schema::EntryRow>> {

@@ -5,7 +5,8 @@ use diesel::prelude::*;
 
 use super::{seq_range, shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
-use crate::schema::NewEntryRow;
+use crate::schema::{ChangesetRow, NewEntryRow};
+use crate::triggers::{Context, TriggerSpec};
 
 inventory::collect!(Registration<MysqlConnection>);
 
@@ -93,6 +94,48 @@ impl JournalConn for MysqlConnection {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
         self.insert_entry(seq, entry)
+    }
+
+    fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()> {
+        use crate::schema::recover_changesets as c;
+        diesel::replace_into(c::table)
+            .values((
+                c::id.eq(changeset.id),
+                c::last_seq.eq(changeset.last_seq),
+                c::actor.eq(&changeset.actor),
+                c::reason.eq(&changeset.reason),
+                c::recorded_at.eq(changeset.recorded_at),
+            ))
+            .execute(self)
+            .map(drop)
+    }
+
+    // Capture mode is not built for MySQL and MariaDB yet: `capture` refuses with
+    // `Error::Unsupported`, and there is no context for triggers to read.
+    const CAPTURE_TRIGGERS: usize = 0;
+
+    fn capture_ddl(_spec: &TriggerSpec) -> Option<String> {
+        None
+    }
+
+    fn release_ddl(_entity: &str) -> String {
+        String::new()
+    }
+
+    fn table_columns(&mut self, _table: &str) -> QueryResult<Vec<(String, bool)>> {
+        Ok(Vec::new())
+    }
+
+    fn capture_triggers(&mut self, _table: &str) -> QueryResult<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
+
+    fn enter_context(&mut self, _context: &Context) -> QueryResult<Context> {
+        Ok(Context::default())
+    }
+
+    fn leave_context(&mut self, _previous: &Context) -> QueryResult<Context> {
+        Ok(Context::default())
     }
 
     shared_journal_queries!();

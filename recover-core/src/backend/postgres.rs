@@ -8,7 +8,8 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use super::{shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
 use crate::record::Stack;
-use crate::schema::NewEntryRow;
+use crate::schema::{ChangesetRow, NewEntryRow};
+use crate::triggers::{self, Context, TriggerSpec};
 
 /// The insert of an entry that draws its seq: a statement of its own so that it has a static
 /// query id and is prepared once per connection (one round trip per entry, not three).
@@ -34,8 +35,21 @@ impl<Conn> RunQueryDsl<Conn> for AppendEntry<'_> {}
 impl QueryFragment<Pg> for AppendEntry<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let e = self.entry;
+        // After a row write on a captured table, its trigger wrote the change's entry and left
+        // its seq in `recover.entry`: this entry completes that one (one entry, recover's op and
+        // stack pointers) instead of adding a second. The setting is cleared either way.
+        out.push_sql("WITH s AS (SELECT COALESCE((SELECT t.seq FROM recover_journal t WHERE ");
+        out.push_bind_param::<Bool, _>(&e.after_write)?;
         out.push_sql(
-            "WITH s AS (SELECT nextval('recover_journal_seq') AS v) \
+            " AND t.seq = nullif(current_setting('recover.entry', true), '')::bigint \
+             AND t.entity = ",
+        );
+        out.push_bind_param::<Text, _>(e.entity)?;
+        out.push_sql(" AND t.entity_key = ");
+        out.push_bind_param::<Text, _>(e.entity_key)?;
+        out.push_sql(
+            "), nextval('recover_journal_seq')) AS v, \
+             set_config('recover.entry', '', true) AS cleared) \
              INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
              before_image, after_image, undoes, undo_next, redo_next, actor, reason, recorded_at) \
              SELECT v, COALESCE(",
@@ -67,12 +81,91 @@ impl QueryFragment<Pg> for AppendEntry<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&e.reason)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&e.recorded_at)?;
-        out.push_sql(" FROM s RETURNING seq");
+        out.push_sql(
+            " FROM s ON CONFLICT (seq) DO UPDATE SET changeset_id = excluded.changeset_id, \
+             op = excluded.op, before_image = excluded.before_image, \
+             after_image = excluded.after_image, undoes = excluded.undoes, \
+             undo_next = excluded.undo_next, redo_next = excluded.redo_next, \
+             actor = excluded.actor, reason = excluded.reason, \
+             recorded_at = excluded.recorded_at RETURNING seq",
+        );
         Ok(())
     }
 }
 
 inventory::collect!(Registration<PgConnection>);
+
+#[derive(QueryableByName)]
+struct TableColumn {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Bool)]
+    nullable: bool,
+}
+
+#[derive(QueryableByName)]
+struct TriggerRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    source: String,
+}
+
+/// The capture context as transaction-local settings (see `triggers::postgres`).
+#[derive(QueryableByName)]
+struct ContextRow {
+    #[diesel(sql_type = Text)]
+    active: String,
+    #[diesel(sql_type = Text)]
+    changeset_id: String,
+    #[diesel(sql_type = Text)]
+    last_seq: String,
+    #[diesel(sql_type = Text)]
+    actor: String,
+    #[diesel(sql_type = Text)]
+    reason: String,
+    #[diesel(sql_type = Text)]
+    recorded_at: String,
+}
+
+fn read_context(conn: &mut PgConnection) -> QueryResult<Context> {
+    let row: ContextRow = diesel::sql_query(
+        "SELECT coalesce(current_setting('recover.context', true), '') AS active, \
+         coalesce(current_setting('recover.changeset', true), '') AS changeset_id, \
+         coalesce(current_setting('recover.last', true), '') AS last_seq, \
+         coalesce(current_setting('recover.actor', true), '') AS actor, \
+         coalesce(current_setting('recover.reason', true), '') AS reason, \
+         coalesce(current_setting('recover.at', true), '') AS recorded_at",
+    )
+    .get_result(conn)?;
+    let number = |text: &str| text.parse::<i64>().ok();
+    let text = |text: String| (!text.is_empty()).then_some(text);
+    Ok(Context {
+        active: row.active == "1",
+        changeset_id: number(&row.changeset_id),
+        last_seq: number(&row.last_seq),
+        actor: text(row.actor),
+        reason: text(row.reason),
+        recorded_at: number(&row.recorded_at),
+    })
+}
+
+fn write_context(conn: &mut PgConnection, context: &Context) -> QueryResult<()> {
+    let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    diesel::sql_query(
+        "SELECT set_config('recover.context', $1, true), set_config('recover.changeset', $2, true), \
+         set_config('recover.last', $3, true), set_config('recover.actor', $4, true), \
+         set_config('recover.reason', $5, true), set_config('recover.at', $6, true)",
+    )
+    .bind::<Text, _>(if context.active { "1" } else { "" })
+    .bind::<Text, _>(number(context.changeset_id))
+    .bind::<Text, _>(number(context.last_seq))
+    .bind::<Text, _>(context.actor.as_deref().unwrap_or(""))
+    .bind::<Text, _>(context.reason.as_deref().unwrap_or(""))
+    .bind::<Text, _>(number(context.recorded_at))
+    .execute(conn)
+    .map(drop)
+}
 
 #[derive(QueryableByName)]
 struct Seq {
@@ -172,6 +265,71 @@ impl JournalConn for PgConnection {
             redo_next,
         }
         .get_result(self)
+    }
+
+    fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()> {
+        use crate::schema::recover_changesets as c;
+        // A capture trigger may have written the row already: the range is the same or wider.
+        diesel::insert_into(c::table)
+            .values((
+                c::id.eq(changeset.id),
+                c::last_seq.eq(changeset.last_seq),
+                c::actor.eq(&changeset.actor),
+                c::reason.eq(&changeset.reason),
+                c::recorded_at.eq(changeset.recorded_at),
+            ))
+            .on_conflict(c::id)
+            .do_update()
+            .set(c::last_seq.eq(changeset.last_seq))
+            .execute(self)
+            .map(drop)
+    }
+
+    const CAPTURE_TRIGGERS: usize = 1;
+
+    fn capture_ddl(spec: &TriggerSpec) -> Option<String> {
+        Some(triggers::postgres::capture_ddl(spec))
+    }
+
+    fn release_ddl(entity: &str) -> String {
+        triggers::postgres::release_ddl(entity)
+    }
+
+    fn table_columns(&mut self, table: &str) -> QueryResult<Vec<(String, bool)>> {
+        let columns: Vec<TableColumn> = diesel::sql_query(
+            "SELECT column_name::text AS name, is_nullable = 'YES' AS nullable \
+             FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+        )
+        .bind::<Text, _>(table)
+        .load(self)?;
+        Ok(columns.into_iter().map(|c| (c.name, c.nullable)).collect())
+    }
+
+    fn capture_triggers(&mut self, table: &str) -> QueryResult<Vec<(String, String)>> {
+        let rows: Vec<TriggerRow> = diesel::sql_query(
+            "SELECT t.tgname::text AS name, coalesce(p.prosrc, '') AS source \
+             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+             JOIN pg_proc p ON p.oid = t.tgfoid \
+             WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
+             AND t.tgname = $2",
+        )
+        .bind::<Text, _>(table)
+        .bind::<Text, _>(triggers::postgres::TRIGGER)
+        .load(self)?;
+        Ok(rows.into_iter().map(|t| (t.name, t.source)).collect())
+    }
+
+    fn enter_context(&mut self, context: &Context) -> QueryResult<Context> {
+        let previous = read_context(self)?;
+        write_context(self, context)?;
+        Ok(previous)
+    }
+
+    fn leave_context(&mut self, previous: &Context) -> QueryResult<Context> {
+        let current = read_context(self)?;
+        write_context(self, previous)?;
+        Ok(current)
     }
 
     shared_journal_queries!();

@@ -4,10 +4,45 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
+use diesel::sql_types::{Integer, Nullable, Text};
+
 use super::{seq_range, shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
-use crate::schema::recover_journal;
-use crate::schema::NewEntryRow;
+use crate::schema::{recover_journal, ChangesetRow, NewEntryRow};
+use crate::triggers::{self, Context, TriggerSpec};
+
+diesel::table! {
+    /// The capture context of the transaction holding the write lock (one row, id 1, present
+    /// only inside a `journal.transaction` or a bulk call, never committed).
+    recover_context (id) {
+        id -> BigInt,
+        changeset_id -> Nullable<BigInt>,
+        last_seq -> Nullable<BigInt>,
+        actor -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        recorded_at -> Nullable<BigInt>,
+    }
+}
+
+#[derive(QueryableByName)]
+struct TableColumn {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Integer)]
+    notnull: i32,
+    #[diesel(sql_type = Integer)]
+    pk: i32,
+}
+
+#[derive(QueryableByName)]
+struct TriggerRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    sql: Option<String>,
+}
 
 inventory::collect!(Registration<SqliteConnection>);
 
@@ -62,11 +97,177 @@ impl JournalConn for SqliteConnection {
     }
 
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {
+        use diesel::upsert::excluded;
+        use recover_journal as j;
         let seq = entry.seq.ok_or_else(|| {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
-        self.insert_entry(seq, entry)
+        let (changeset_id, undo_next, redo_next) = entry.links(seq);
+        // The seq was reserved before the row write. If the table is captured, its trigger
+        // wrote the change's entry at that same seq: this entry replaces it (one entry,
+        // recover's op and stack pointers), in the statement that would insert it anyway.
+        diesel::insert_into(j::table)
+            .values((
+                j::seq.eq(seq),
+                j::changeset_id.eq(changeset_id),
+                j::entity.eq(entry.entity),
+                j::entity_key.eq(entry.entity_key),
+                j::op.eq(entry.op),
+                j::before_image.eq(entry.before_image),
+                j::after_image.eq(entry.after_image),
+                j::undoes.eq(entry.undoes),
+                j::undo_next.eq(undo_next),
+                j::redo_next.eq(redo_next),
+                j::actor.eq(entry.actor),
+                j::reason.eq(entry.reason),
+                j::recorded_at.eq(entry.recorded_at),
+            ))
+            .on_conflict(j::seq)
+            .do_update()
+            .set((
+                j::changeset_id.eq(excluded(j::changeset_id)),
+                j::entity.eq(excluded(j::entity)),
+                j::entity_key.eq(excluded(j::entity_key)),
+                j::op.eq(excluded(j::op)),
+                j::before_image.eq(excluded(j::before_image)),
+                j::after_image.eq(excluded(j::after_image)),
+                j::undoes.eq(excluded(j::undoes)),
+                j::undo_next.eq(excluded(j::undo_next)),
+                j::redo_next.eq(excluded(j::redo_next)),
+                j::actor.eq(excluded(j::actor)),
+                j::reason.eq(excluded(j::reason)),
+                j::recorded_at.eq(excluded(j::recorded_at)),
+            ))
+            .execute(self)
+            .map(|_| seq)
+    }
+
+    fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()> {
+        replace_changeset(self, changeset)
+    }
+
+    const CAPTURE_TRIGGERS: usize = 4;
+
+    fn capture_ddl(spec: &TriggerSpec) -> Option<String> {
+        Some(triggers::sqlite::capture_ddl(spec))
+    }
+
+    fn release_ddl(entity: &str) -> String {
+        triggers::sqlite::release_ddl(entity)
+    }
+
+    fn table_columns(&mut self, table: &str) -> QueryResult<Vec<(String, bool)>> {
+        let columns: Vec<TableColumn> = diesel::sql_query(
+            "SELECT name, type AS kind, \"notnull\", pk FROM pragma_table_info(?)",
+        )
+        .bind::<Text, _>(table)
+        .load(self)?;
+        // An INTEGER PRIMARY KEY is the rowid, never NULL, whatever `notnull` says.
+        Ok(columns
+            .into_iter()
+            .map(|c| {
+                let rowid = c.pk > 0 && c.kind.eq_ignore_ascii_case("integer");
+                (c.name, c.notnull == 0 && !rowid)
+            })
+            .collect())
+    }
+
+    fn capture_triggers(&mut self, table: &str) -> QueryResult<Vec<(String, String)>> {
+        let names = triggers::sqlite::trigger_names(table);
+        let rows: Vec<TriggerRow> = diesel::sql_query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?, ?, ?) \
+             ORDER BY name",
+        )
+        .bind::<Text, _>(&names[0])
+        .bind::<Text, _>(&names[1])
+        .bind::<Text, _>(&names[2])
+        .bind::<Text, _>(&names[3])
+        .load(self)?;
+        Ok(rows
+            .into_iter()
+            .map(|t| (t.name, t.sql.unwrap_or_default()))
+            .collect())
+    }
+
+    fn enter_context(&mut self, context: &Context) -> QueryResult<Context> {
+        let previous = read_context(self)?;
+        write_context(self, context)?;
+        Ok(previous)
+    }
+
+    fn leave_context(&mut self, previous: &Context) -> QueryResult<Context> {
+        let current = read_context(self)?;
+        write_context(self, previous)?;
+        Ok(current)
     }
 
     shared_journal_queries!();
+}
+
+fn replace_changeset(conn: &mut SqliteConnection, changeset: &ChangesetRow) -> QueryResult<()> {
+    use crate::schema::recover_changesets as c;
+    // A capture trigger may have written the row already (a bulk call on a captured table):
+    // the range is the same or wider.
+    diesel::replace_into(c::table)
+        .values((
+            c::id.eq(changeset.id),
+            c::last_seq.eq(changeset.last_seq),
+            c::actor.eq(&changeset.actor),
+            c::reason.eq(&changeset.reason),
+            c::recorded_at.eq(changeset.recorded_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+type ContextRow = (
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+fn read_context(conn: &mut SqliteConnection) -> QueryResult<Context> {
+    use recover_context as c;
+    let row: Option<ContextRow> = c::table
+        .find(1_i64)
+        .select((
+            c::changeset_id,
+            c::last_seq,
+            c::actor,
+            c::reason,
+            c::recorded_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        None => Context::default(),
+        Some((changeset_id, last_seq, actor, reason, recorded_at)) => Context {
+            active: true,
+            changeset_id,
+            last_seq,
+            actor,
+            reason,
+            recorded_at,
+        },
+    })
+}
+
+fn write_context(conn: &mut SqliteConnection, context: &Context) -> QueryResult<()> {
+    use recover_context as c;
+    if !context.active {
+        return diesel::delete(c::table.find(1_i64)).execute(conn).map(drop);
+    }
+    diesel::replace_into(c::table)
+        .values((
+            c::id.eq(1_i64),
+            c::changeset_id.eq(context.changeset_id),
+            c::last_seq.eq(context.last_seq),
+            c::actor.eq(&context.actor),
+            c::reason.eq(&context.reason),
+            c::recorded_at.eq(context.recorded_at),
+        ))
+        .execute(conn)
+        .map(drop)
 }

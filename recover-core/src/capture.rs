@@ -1,0 +1,177 @@
+//! Capture mode: database triggers journal every change of a table, however it is made.
+//!
+//! `capture` installs the triggers a model's columns call for (`triggers::*` holds the SQL per
+//! database), `release` removes them, and `capture_sql` gives the same DDL for a migration.
+//! The tables in capture mode are listed in `recover_captures`, so that `check` can report a
+//! captured table whose triggers went missing or were generated for other columns.
+
+use crate::backend::{JournalConn, Scope};
+use crate::check::Problem;
+use crate::error::Error;
+use crate::model::{Recoverable, RowStore};
+use crate::triggers::{literal, TriggerSpec};
+
+/// Turns capture mode on for `T`'s table: from now on every INSERT, UPDATE and DELETE on it —
+/// plain Diesel, raw SQL, another connection or service — writes its journal entry in the same
+/// transaction, so undo, restore and history cover it. recover's own calls on `T` still write
+/// one entry per change, with their own op.
+///
+/// Idempotent: a second call refreshes the triggers (after a migration changed the model's
+/// columns). Needs [`install`](crate::install) first ([`Error::NotInstalled`]); refuses a table
+/// that does not exist ([`Error::NoSuchTable`]), a nullable key column
+/// ([`Error::NullableKey`]), a table captured for another model
+/// ([`Error::CapturedByOtherModel`]) and a trigger of capture's name that recover did not make
+/// ([`Error::TriggerExists`]), writing nothing. MySQL and MariaDB have no capture mode yet
+/// ([`Error::Unsupported`]).
+///
+/// ```text
+/// recover::install(&mut conn)?;
+/// recover::capture::<Note>(&mut conn)?;
+///
+/// // A plain Diesel insert, journaled by the trigger, undone through recover.
+/// diesel::insert_into(notes::table).values((notes::id.eq(1), notes::body.eq("hi"))).execute(&mut conn)?;
+/// assert_eq!(Journal::new().history::<Note>(&mut conn, &1)?.len(), 1);
+/// Journal::new().undo::<Note>(&mut conn, &1)?;
+/// ```
+pub fn capture<T: Recoverable>(conn: &mut impl RowStore<T>) -> Result<(), Error> {
+    capture_on::<T, _>(conn)
+}
+
+fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error> {
+    let spec = TriggerSpec::of::<T>();
+    let Some(ddl) = C::capture_ddl(&spec) else {
+        return Err(UNSUPPORTED);
+    };
+    conn.atomically(Scope::Many, |conn| {
+        // The journal must exist; the capture tables of an older install are added.
+        conn.count_entries("", "")?;
+        conn.batch_execute(C::INSTALL_SQL)?;
+        let columns = conn.table_columns(T::ENTITY)?;
+        if columns.is_empty() {
+            return Err(Error::NoSuchTable { entity: T::ENTITY });
+        }
+        if let Some((column, _)) = columns
+            .iter()
+            .find(|(name, nullable)| *nullable && T::KEY_COLUMNS.contains(&name.as_str()))
+        {
+            return Err(Error::NullableKey {
+                entity: T::ENTITY,
+                column: column.clone(),
+            });
+        }
+        if let Some((trigger, _)) = conn
+            .capture_triggers(T::ENTITY)?
+            .into_iter()
+            .find(|(_, definition)| !definition.contains(MARK))
+        {
+            return Err(Error::TriggerExists {
+                entity: T::ENTITY,
+                trigger,
+            });
+        }
+        let model = std::any::type_name::<T>();
+        if let Some(captured_by) = conn.captured_by(T::ENTITY)?.filter(|m| m != model) {
+            return Err(Error::CapturedByOtherModel {
+                entity: T::ENTITY,
+                captured_by,
+                requested_by: model,
+            });
+        }
+        conn.batch_execute(&ddl)?;
+        conn.batch_execute(&register_sql(&spec, model))?;
+        Ok(())
+    })
+}
+
+/// The DDL [`capture`] runs for `T` on backend `C`, for a migration: run it with
+/// `batch_execute` (or as a migration's `up.sql`) after `recover::install`'s tables exist.
+///
+/// ```text
+/// let ddl: String = recover::capture_sql::<Note, PgConnection>();
+/// std::fs::write("migrations/2026-12-01-capture-notes/up.sql", ddl)?;
+/// ```
+pub fn capture_sql<T: Recoverable, C: JournalConn>() -> String {
+    let spec = TriggerSpec::of::<T>();
+    match C::capture_ddl(&spec) {
+        Some(ddl) => ddl + &register_sql(&spec, std::any::type_name::<T>()),
+        // Fails when run, saying why, rather than migrating to a table nothing journals.
+        None => "SELECT recover_capture_mode_is_not_available_on_this_database();\n".to_owned(),
+    }
+}
+
+/// Turns capture mode off for `T`'s table: its triggers are dropped, the journal stays. Later
+/// changes outside recover are not journaled, and undo reports them as [`Error::Conflict`].
+/// Releasing a table that is not captured changes nothing.
+pub fn release<T: Recoverable>(conn: &mut impl RowStore<T>) -> Result<(), Error> {
+    release_on::<T, _>(conn)
+}
+
+fn release_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error> {
+    conn.atomically(Scope::Many, |conn| {
+        conn.count_entries("", "")?;
+        if conn.table_columns(T::ENTITY)?.is_empty() {
+            return Err(Error::NoSuchTable { entity: T::ENTITY });
+        }
+        if conn
+            .capture_triggers(T::ENTITY)?
+            .iter()
+            .any(|(_, definition)| !definition.contains(MARK))
+        {
+            // Not recover's: left alone.
+            return Ok(());
+        }
+        let unregister = format!(
+            "DELETE FROM recover_captures WHERE entity = {};",
+            literal(T::ENTITY)
+        );
+        conn.batch_execute(&(C::release_ddl(T::ENTITY) + &unregister))?;
+        Ok(())
+    })
+}
+
+/// The captured tables whose triggers are missing or were generated for other columns than
+/// their model has now (part of [`check`](crate::check)).
+pub(crate) fn check_captures<C: JournalConn>(conn: &mut C) -> Result<Vec<Problem>, Error> {
+    let captured = match conn.captured_entities().map_err(Error::from) {
+        Ok(captured) => captured,
+        // Installed before capture mode existed: nothing is captured.
+        Err(Error::NotInstalled(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut problems = Vec::new();
+    for entity in captured {
+        let Some(registration) = C::registered(&entity) else {
+            continue;
+        };
+        let expected = (registration.spec)().fingerprint();
+        let triggers = conn.capture_triggers(&entity)?;
+        if triggers.len() < C::CAPTURE_TRIGGERS {
+            problems.push(Problem::CaptureMissing { entity });
+        } else if let Some((trigger, _)) = triggers.iter().find(|(_, d)| !d.contains(&expected)) {
+            problems.push(Problem::CaptureStale {
+                entity,
+                trigger: trigger.clone(),
+                expected,
+            });
+        }
+    }
+    Ok(problems)
+}
+
+/// The text every capture trigger carries (see `TriggerSpec::fingerprint`).
+const MARK: &str = "recover capture v1: ";
+
+const UNSUPPORTED: Error = Error::Unsupported(
+    "capture mode is not available on MySQL and MariaDB yet: record changes through Journal",
+);
+
+/// Lists the table in `recover_captures` (the same statement on every backend).
+fn register_sql(spec: &TriggerSpec, model: &str) -> String {
+    let entity = literal(spec.entity);
+    format!(
+        "DELETE FROM recover_captures WHERE entity = {entity};\n\
+         INSERT INTO recover_captures (entity, model, generated_for, captured_at) VALUES ({entity}, {}, {}, 0);\n",
+        literal(model),
+        literal(&spec.fingerprint()),
+    )
+}

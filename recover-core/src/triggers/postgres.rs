@@ -1,0 +1,145 @@
+//! PostgreSQL capture triggers: one PL/pgSQL function per table, fired after each row change.
+//!
+//! - **Seq**: `nextval('recover_journal_seq')`, as recover's own inserts. The trigger leaves the
+//!   seq it wrote in the transaction-local setting `recover.entry`, so that a recover call that
+//!   wrote the row completes that entry rather than adding a second one.
+//! - **Context**: transaction-local settings (`set_config(.., true)`): `recover.actor`,
+//!   `recover.reason`, `recover.at`, `recover.changeset`. They end with the transaction (commit
+//!   or rollback, and a rolled-back savepoint restores them), so nothing outlives it: safe on a
+//!   pooled connection and under PgBouncer's transaction pooling.
+//! - **Grouping outside a context**: by database transaction. The first captured change of a
+//!   transaction sets `recover.changeset` to its seq, and the later ones join it.
+//! - **Values**: `to_json` of each column, under the function's own `extra_float_digits = 3`
+//!   (floats exact whatever the session says) and `bytea_output = 'hex'`; timestamptz carries the
+//!   session's offset, which the decoder converts.
+//! - **Replication**: the trigger is `ENABLE ALWAYS`, so it fires under
+//!   `session_replication_role = replica` too (pg_restore, logical replication apply).
+
+use super::{ident, literal, TriggerSpec};
+
+/// The trigger's name on its table.
+pub(crate) const TRIGGER: &str = "recover_capture";
+
+/// The function's name for a table.
+pub(crate) fn function_name(entity: &str) -> String {
+    format!("recover_capture_{entity}")
+}
+
+/// The DDL that installs (or replaces) the capture trigger of one table.
+pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
+    let table = ident(spec.entity);
+    let function = ident(&function_name(spec.entity));
+    let entity = literal(spec.entity);
+    let image = |row: &str| {
+        let pairs: Vec<String> = spec
+            .columns
+            .iter()
+            .map(|c| format!("{}, {row}.{}", literal(c.name), ident(c.name)))
+            .collect();
+        format!("json_build_object({})::text", pairs.join(", "))
+    };
+    let key = |row: &str| {
+        let parts: Vec<String> = spec
+            .key
+            .iter()
+            .map(|k| format!("to_json({row}.{})::text", ident(k)))
+            .collect();
+        match parts.as_slice() {
+            [one] => one.clone(),
+            _ => format!("'[' || {} || ']'", parts.join(" || ',' || ")),
+        }
+    };
+    let row_of = |row: &str, columns: &mut dyn Iterator<Item = &str>| {
+        let list: Vec<String> = columns.map(|c| format!("{row}.{}", ident(c))).collect();
+        format!("ROW({})", list.join(", "))
+    };
+    let same_key = format!(
+        "{} IS NOT DISTINCT FROM {}",
+        row_of("OLD", &mut spec.key.iter().copied()),
+        row_of("NEW", &mut spec.key.iter().copied())
+    );
+    let same_values = format!(
+        "{} IS NOT DISTINCT FROM {}",
+        row_of("OLD", &mut spec.columns.iter().map(|c| c.name)),
+        row_of("NEW", &mut spec.columns.iter().map(|c| c.name))
+    );
+    format!(
+        r#"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql
+SET extra_float_digits = 3 SET bytea_output = 'hex' AS $recover$
+-- {fingerprint}
+DECLARE
+  cs bigint := nullif(current_setting('recover.changeset', true), '')::bigint;
+  at bigint := coalesce(nullif(current_setting('recover.at', true), '')::bigint,
+                        (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
+  actor text := nullif(current_setting('recover.actor', true), '');
+  reason text := nullif(current_setting('recover.reason', true), '');
+  s bigint;
+  rekey boolean := false;
+  op text := 'insert';
+  before text;
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    IF {same_values} THEN
+      PERFORM set_config('recover.entry', '', true);
+      RETURN NULL;
+    END IF;
+    rekey := NOT ({same_key});
+    IF NOT rekey THEN
+      op := 'update';
+      before := {old_image};
+    END IF;
+  END IF;
+  IF TG_OP = 'DELETE' OR rekey THEN
+    s := nextval('recover_journal_seq');
+    INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, before_image,
+      after_image, undoes, undo_next, redo_next, actor, reason, recorded_at)
+    VALUES (s, coalesce(cs, s), {entity}, {old_key}, 'delete', {old_image}, NULL, NULL, s, NULL,
+      actor, reason, at);
+    IF cs IS NULL THEN
+      cs := s;
+      PERFORM set_config('recover.changeset', s::text, true);
+    ELSE
+      INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at)
+      VALUES (cs, s, actor, reason, at) ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;
+    END IF;
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    s := nextval('recover_journal_seq');
+    INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, before_image,
+      after_image, undoes, undo_next, redo_next, actor, reason, recorded_at)
+    VALUES (s, coalesce(cs, s), {entity}, {new_key}, op, before, {new_image}, NULL, s, NULL,
+      actor, reason, at);
+    IF cs IS NULL THEN
+      PERFORM set_config('recover.changeset', s::text, true);
+    ELSE
+      INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at)
+      VALUES (cs, s, actor, reason, at) ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;
+    END IF;
+  END IF;
+  PERFORM set_config('recover.entry', s::text, true), set_config('recover.last', s::text, true);
+  RETURN NULL;
+END
+$recover$;
+DROP TRIGGER IF EXISTS {trigger} ON {table};
+CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table}
+  FOR EACH ROW EXECUTE FUNCTION {function}();
+ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};
+"#,
+        fingerprint = spec.fingerprint(),
+        trigger = ident(TRIGGER),
+        old_key = key("OLD"),
+        new_key = key("NEW"),
+        old_image = image("OLD"),
+        new_image = image("NEW"),
+    )
+}
+
+/// The DDL that removes the capture trigger and function of one table.
+pub(crate) fn release_ddl(entity: &str) -> String {
+    format!(
+        "DROP TRIGGER IF EXISTS {} ON {};\nDROP FUNCTION IF EXISTS {}();\n",
+        ident(TRIGGER),
+        ident(entity),
+        ident(&function_name(entity))
+    )
+}

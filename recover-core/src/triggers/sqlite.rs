@@ -1,0 +1,146 @@
+//! SQLite capture triggers.
+//!
+//! - **Seq**: the journal's largest plus one, the rowid SQLite gives an insert without one. A
+//!   recover call reserves that same seq before it writes the row (see `JournalConn::next_seq`),
+//!   so its own entry then lands on the trigger's and replaces it: one entry, recover's.
+//! - **Context**: one row of `recover_context` (id 1), written by `journal.transaction` inside
+//!   its transaction and removed before it ends. SQLite has one writer at a time and triggers
+//!   cannot read TEMP tables, so a row in the main database, never committed, is the context.
+//! - **Grouping outside a context**: SQLite cannot tell one transaction from the next inside a
+//!   trigger, so each changed row is a changeset of its own (a key change: one of two entries).
+//! - **Values**: `json_object` with SQLite's own values; a REAL is written with 17 significant
+//!   digits (exact; `json_object` keeps 15), a BLOB as `"\x…"` hex text, an infinite REAL as
+//!   `"Infinity"`. Booleans stay 0/1 and timestamps SQLite's text: the decoder accepts both.
+//! - **REPLACE** deletes the old row without firing the DELETE trigger unless
+//!   `PRAGMA recursive_triggers` is on; `capture` cannot set it for other connections, so the
+//!   README says to turn it on, or to use UPSERT (`ON CONFLICT DO UPDATE`), which fires UPDATE.
+
+use super::{ident, literal, TriggerSpec};
+
+/// The triggers' names on a table: insert, update (same key), key change, delete.
+pub(crate) fn trigger_names(entity: &str) -> [String; 4] {
+    ["insert", "update", "rekey", "delete"].map(|what| format!("recover_capture_{entity}_{what}"))
+}
+
+/// The DDL that installs (or replaces) the capture triggers of one table.
+pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
+    let table = ident(spec.entity);
+    let entity = literal(spec.entity);
+    let mark = literal(&spec.fingerprint());
+    let [insert, update, rekey, delete] = trigger_names(spec.entity).map(|n| ident(&n));
+    let mut sql = release_ddl(spec.entity);
+    let key_same = spec
+        .key
+        .iter()
+        .map(|k| format!("OLD.{0} IS NEW.{0}", ident(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let changed = spec
+        .value_columns()
+        .map(|c| format!("OLD.{0} IS NOT NEW.{0}", ident(c)))
+        .collect::<Vec<_>>();
+    let changed = if changed.is_empty() {
+        "0".to_owned()
+    } else {
+        changed.join(" OR ")
+    };
+    let entry = |op: &str, row: &str, before: &str, after: &str, changeset: &str| {
+        format!(
+            "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
+             before_image, after_image, undoes, undo_next, redo_next, actor, reason, recorded_at) \
+             SELECT n.s, COALESCE(c.changeset_id, {changeset}), {entity}, {key}, '{op}', {before}, \
+             {after}, NULL, n.s, NULL, c.actor, c.reason, COALESCE(c.recorded_at, {now}) \
+             FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM recover_journal) AS n \
+             LEFT JOIN recover_context AS c ON c.id = 1;\n  {CONTEXT_FOLLOWS}\n",
+            key = key_text(spec, row),
+            now = NOW,
+        )
+    };
+    let image = |row: &str| image(spec, row);
+    sql.push_str(&format!(
+        "CREATE TRIGGER {insert} AFTER INSERT ON {table} WHEN {mark} IS NOT NULL BEGIN\n  {}END;\n",
+        entry("insert", "NEW", "NULL", &image("NEW"), "n.s"),
+    ));
+    sql.push_str(&format!(
+        "CREATE TRIGGER {update} AFTER UPDATE ON {table} WHEN {mark} IS NOT NULL AND {key_same} \
+         AND ({changed}) BEGIN\n  {}END;\n",
+        entry("update", "NEW", &image("OLD"), &image("NEW"), "n.s"),
+    ));
+    // A key change: the old key removed and the new one created, in one changeset.
+    sql.push_str(&format!(
+        "CREATE TRIGGER {rekey} AFTER UPDATE ON {table} WHEN {mark} IS NOT NULL AND NOT ({key_same}) \
+         BEGIN\n  {}  {}  INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at) \
+         SELECT COALESCE(c.changeset_id, n.s - 1), n.s, c.actor, c.reason, \
+         COALESCE(c.recorded_at, {NOW}) FROM (SELECT MAX(seq) AS s FROM recover_journal) AS n \
+         LEFT JOIN recover_context AS c ON c.id = 1 WHERE true \
+         ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;\nEND;\n",
+        entry("delete", "OLD", &image("OLD"), "NULL", "n.s"),
+        entry("insert", "NEW", "NULL", &image("NEW"), "n.s - 1"),
+    ));
+    sql.push_str(&format!(
+        "CREATE TRIGGER {delete} AFTER DELETE ON {table} WHEN {mark} IS NOT NULL BEGIN\n  {}END;\n",
+        entry("delete", "OLD", &image("OLD"), "NULL", "n.s"),
+    ));
+    sql
+}
+
+/// The DDL that removes the capture triggers of one table.
+pub(crate) fn release_ddl(entity: &str) -> String {
+    trigger_names(entity)
+        .iter()
+        .map(|name| format!("DROP TRIGGER IF EXISTS {};\n", ident(name)))
+        .collect()
+}
+
+/// The SQL clock in microseconds (SQLite's has milliseconds); a context brings the
+/// application's clock instead.
+const NOW: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
+
+/// After each entry: inside a context, the entry joins its changeset, which gets (or extends)
+/// its `recover_changesets` row once it has more than one entry.
+const CONTEXT_FOLLOWS: &str = "UPDATE recover_context SET \
+     changeset_id = COALESCE(changeset_id, last_insert_rowid()), last_seq = last_insert_rowid() \
+     WHERE id = 1;\n  \
+     INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at) \
+     SELECT changeset_id, last_seq, actor, reason, recorded_at FROM recover_context \
+     WHERE id = 1 AND changeset_id < last_seq \
+     ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;";
+
+/// The key's canonical text, as recover's own `encode_key` writes it (serde_json): a single
+/// column as its JSON value, several as a JSON array.
+fn key_text(spec: &TriggerSpec, row: &str) -> String {
+    let columns: Vec<String> = spec
+        .key
+        .iter()
+        .map(|k| format!("{row}.{}", ident(k)))
+        .collect();
+    match columns.as_slice() {
+        [one] => format!("json_quote({one})"),
+        _ => format!("json_array({})", columns.join(", ")),
+    }
+}
+
+/// `json_object(..)` of the image columns of `row` (`OLD` or `NEW`).
+fn image(spec: &TriggerSpec, row: &str) -> String {
+    let pairs: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| {
+            let value = format!("{row}.{}", ident(c.name));
+            format!("{}, {}", literal(c.name), json_value(&value))
+        })
+        .collect();
+    format!("json_object({})", pairs.join(", "))
+}
+
+/// One value as JSON, exact for every storage class.
+fn json_value(value: &str) -> String {
+    format!(
+        "CASE typeof({value}) \
+         WHEN 'real' THEN CASE WHEN {value} > 1.7976931348623157e308 THEN 'Infinity' \
+         WHEN {value} < -1.7976931348623157e308 THEN '-Infinity' \
+         ELSE json(printf('%!.17g', {value})) END \
+         WHEN 'blob' THEN '\\x' || lower(hex({value})) \
+         ELSE {value} END"
+    )
+}
