@@ -8,7 +8,7 @@
 use crate::backend::{JournalConn, Scope};
 use crate::check::Problem;
 use crate::error::Error;
-use crate::model::{Recoverable, RowStore};
+use crate::model::Recoverable;
 use crate::triggers::{literal, TriggerSpec};
 
 /// Turns capture mode on for `T`'s table: from now on every INSERT, UPDATE and DELETE on it —
@@ -33,7 +33,7 @@ use crate::triggers::{literal, TriggerSpec};
 /// assert_eq!(Journal::new().history::<Note>(&mut conn, &1)?.len(), 1);
 /// Journal::new().undo::<Note>(&mut conn, &1)?;
 /// ```
-pub fn capture<T: Recoverable>(conn: &mut impl RowStore<T>) -> Result<(), Error> {
+pub fn capture<T: Recoverable>(conn: &mut impl JournalConn) -> Result<(), Error> {
     capture_on::<T, _>(conn)
 }
 
@@ -102,7 +102,7 @@ pub fn capture_sql<T: Recoverable, C: JournalConn>() -> String {
 /// Turns capture mode off for `T`'s table: its triggers are dropped, the journal stays. Later
 /// changes outside recover are not journaled, and undo reports them as [`Error::Conflict`].
 /// Releasing a table that is not captured changes nothing.
-pub fn release<T: Recoverable>(conn: &mut impl RowStore<T>) -> Result<(), Error> {
+pub fn release<T: Recoverable>(conn: &mut impl JournalConn) -> Result<(), Error> {
     release_on::<T, _>(conn)
 }
 
@@ -140,7 +140,11 @@ pub(crate) fn check_captures<C: JournalConn>(conn: &mut C) -> Result<Vec<Problem
     };
     let mut problems = Vec::new();
     for entity in captured {
-        let Some(registration) = C::registered(&entity) else {
+        let model = conn.captured_by(&entity)?;
+        let Some(registration) = C::registrations(&entity)
+            .find(|r| Some((r.model)()) == model.as_deref())
+            .or_else(|| C::registered(&entity))
+        else {
             continue;
         };
         let expected = (registration.spec)().fingerprint();

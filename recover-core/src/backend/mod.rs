@@ -92,6 +92,10 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     #[doc(hidden)]
     fn registered(entity: &str) -> Option<&'static Registration<Self>>;
 
+    /// Every registered `Recoverable` type of an entity.
+    #[doc(hidden)]
+    fn registrations(entity: &str) -> impl Iterator<Item = &'static Registration<Self>>;
+
     /// Inserts an entry; returns its seq.
     #[doc(hidden)]
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64>;
@@ -313,9 +317,17 @@ impl<C: JournalConn> Registration<C> {
 macro_rules! shared_journal_queries {
     () => {
         fn registered(entity: &str) -> Option<&'static $crate::backend::Registration<Self>> {
+            // Several models may map one table: the one with the most image columns reads
+            // and restores every column the others do.
+            Self::registrations(entity).max_by_key(|r| (r.spec)().columns.len())
+        }
+
+        fn registrations(
+            entity: &str,
+        ) -> impl Iterator<Item = &'static $crate::backend::Registration<Self>> {
             inventory::iter::<$crate::backend::Registration<Self>>
                 .into_iter()
-                .find(|r| r.entity == entity)
+                .filter(move |r| r.entity == entity)
         }
 
         fn entities(&mut self) -> diesel::QueryResult<Vec<(String, String)>> {
