@@ -43,3 +43,13 @@ CREATE TABLE IF NOT EXISTS recover_captures (
     generated_for TEXT   NOT NULL,
     captured_at BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- Capture mode: the context of a transaction, keyed by its connection (written by
+-- `journal.transaction` inside its transaction and deleted before it ends).
+CREATE TABLE IF NOT EXISTS recover_context (
+    conn         BIGINT UNSIGNED NOT NULL PRIMARY KEY,  -- CONNECTION_ID()
+    changeset_id BIGINT,
+    last_seq     BIGINT,
+    actor        TEXT,
+    reason       TEXT,
+    recorded_at  BIGINT
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

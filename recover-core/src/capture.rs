@@ -21,8 +21,9 @@ use crate::triggers::{literal, TriggerSpec};
 /// that does not exist ([`Error::NoSuchTable`]), a nullable key column
 /// ([`Error::NullableKey`]), a table captured for another model
 /// ([`Error::CapturedByOtherModel`]) and a trigger of capture's name that recover did not make
-/// ([`Error::TriggerExists`]), writing nothing. MySQL and MariaDB have no capture mode yet
-/// ([`Error::Unsupported`]).
+/// ([`Error::TriggerExists`]), and, on MySQL, a table whose foreign keys cascade (cascades do
+/// not fire triggers there: [`Error::CascadeNotCaptured`]), writing nothing. A database that
+/// refuses to create triggers for lack of privilege is [`Error::CaptureRefused`].
 ///
 /// ```text
 /// recover::install(&mut conn)?;
@@ -39,9 +40,7 @@ pub fn capture<T: Recoverable>(conn: &mut impl JournalConn) -> Result<(), Error>
 
 fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error> {
     let spec = TriggerSpec::of::<T>();
-    let Some(ddl) = C::capture_ddl(&spec) else {
-        return Err(UNSUPPORTED);
-    };
+    let ddl = C::capture_ddl(&spec);
     conn.atomically(Scope::Many, |conn| {
         // The journal must exist; the capture tables of an older install are added.
         conn.count_entries("", "")?;
@@ -57,6 +56,12 @@ fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
             return Err(Error::NullableKey {
                 entity: T::ENTITY,
                 column: column.clone(),
+            });
+        }
+        if let Some(constraint) = conn.uncaptured_cascades(T::ENTITY)?.into_iter().next() {
+            return Err(Error::CascadeNotCaptured {
+                entity: T::ENTITY,
+                constraint,
             });
         }
         if let Some((trigger, _)) = conn
@@ -77,7 +82,7 @@ fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
                 requested_by: model,
             });
         }
-        conn.batch_execute(&ddl)?;
+        conn.batch_execute(&ddl).map_err(|e| refused::<T>(e))?;
         conn.batch_execute(&register_sql(&spec, model))?;
         Ok(())
     })
@@ -92,11 +97,7 @@ fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
 /// ```
 pub fn capture_sql<T: Recoverable, C: JournalConn>() -> String {
     let spec = TriggerSpec::of::<T>();
-    match C::capture_ddl(&spec) {
-        Some(ddl) => ddl + &register_sql(&spec, std::any::type_name::<T>()),
-        // Fails when run, saying why, rather than migrating to a table nothing journals.
-        None => "SELECT recover_capture_mode_is_not_available_on_this_database();\n".to_owned(),
-    }
+    C::capture_ddl(&spec) + &register_sql(&spec, std::any::type_name::<T>())
 }
 
 /// Turns capture mode off for `T`'s table: its triggers are dropped, the journal stays. Later
@@ -162,12 +163,29 @@ pub(crate) fn check_captures<C: JournalConn>(conn: &mut C) -> Result<Vec<Problem
     Ok(problems)
 }
 
+/// A refusal to create triggers for lack of privilege, as [`Error::CaptureRefused`].
+fn refused<T: Recoverable>(error: diesel::result::Error) -> Error {
+    let message = error.to_string();
+    let privilege = [
+        "log_bin_trust_function_creators",
+        "SUPER privilege",
+        "permission denied",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+        || message.contains("command denied");
+    if privilege {
+        Error::CaptureRefused {
+            entity: T::ENTITY,
+            problem: message,
+        }
+    } else {
+        error.into()
+    }
+}
+
 /// The text every capture trigger carries (see `TriggerSpec::fingerprint`).
 const MARK: &str = "recover capture v1: ";
-
-const UNSUPPORTED: Error = Error::Unsupported(
-    "capture mode is not available on MySQL and MariaDB yet: record changes through Journal",
-);
 
 /// Lists the table in `recover_captures` (the same statement on every backend).
 fn register_sql(spec: &TriggerSpec, model: &str) -> String {

@@ -235,6 +235,26 @@ pub enum Error {
         trigger: String,
     },
 
+    /// `capture` on MySQL of a table with a foreign key that cascades: MySQL changes rows by
+    /// cascade without firing their triggers, so those changes could not be journaled.
+    #[error("cannot capture {entity}: MySQL does not fire triggers for foreign key `{constraint}`'s cascades; make it RESTRICT, or record changes through Journal")]
+    CascadeNotCaptured {
+        /// The entity's table.
+        entity: &'static str,
+        /// The cascading foreign key.
+        constraint: String,
+    },
+
+    /// The database refused to create capture triggers for lack of privilege (MySQL with
+    /// binary logging: grant SUPER, or set `log_bin_trust_function_creators = 1`).
+    #[error("cannot capture {entity}: the database refused to create its triggers ({problem}); on MySQL with binary logging, set log_bin_trust_function_creators = 1 or grant SUPER")]
+    CaptureRefused {
+        /// The entity's table.
+        entity: &'static str,
+        /// The database's message.
+        problem: String,
+    },
+
     /// Any other database error.
     #[error("database error: {0}")]
     Database(diesel::result::Error),

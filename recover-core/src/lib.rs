@@ -47,6 +47,7 @@ pub mod __private {
     pub use crate::bulk::{BulkChanges, BulkFilter, Uncached};
     pub use crate::image::{decode_untrusted, ImageReader, ImageWriter};
     pub use crate::model::SkippedDefault;
+    pub use crate::triggers::{KindOf, SqlKind, ViaKnownKind, ViaOtherKind};
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};
     pub use diesel;
     pub use inventory;

@@ -30,6 +30,10 @@ pub trait Recoverable: Sized + 'static {
     /// The SQL names of the key columns, in the key's order (`primary_key(..)`).
     const KEY_COLUMNS: &'static [&'static str];
 
+    /// What each image column's SQL type asks of a capture trigger, in `COLUMNS` order.
+    #[doc(hidden)]
+    fn column_kinds() -> Vec<crate::triggers::SqlKind>;
+
     /// This row's key.
     fn key(&self) -> Self::Key;
 

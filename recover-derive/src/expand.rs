@@ -202,6 +202,15 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
             ::recover::__private::ImageColumn { name: #name, renamed_from: &[#(#old),*], key: #key }
         }
     });
+    let kinds = imaged.iter().map(|f| {
+        let column = column_path(model, f);
+        quote! {
+            (&&::recover::__private::KindOf::<
+                <#column as ::recover::__private::diesel::Expression>::SqlType,
+            >::new())
+                .kind()
+        }
+    });
     let writes = imaged.iter().map(|f| {
         let name = column_name(model, f);
         let member = f.member;
@@ -246,6 +255,12 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
 
             fn key(&self) -> Self::Key {
                 #key_value
+            }
+
+            fn column_kinds() -> ::std::vec::Vec<::recover::__private::SqlKind> {
+                #[allow(unused_imports)]
+                use ::recover::__private::{ViaKnownKind as _, ViaOtherKind as _};
+                ::std::vec![#(#kinds),*]
             }
 
             fn write_image(

@@ -50,10 +50,9 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     #[doc(hidden)]
     fn take_seqs(&mut self, previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>>;
 
-    /// The DDL that installs (or refreshes) a table's capture triggers; `None` where this
-    /// backend has no capture mode.
+    /// The DDL that installs (or refreshes) a table's capture triggers.
     #[doc(hidden)]
-    fn capture_ddl(spec: &TriggerSpec) -> Option<String>;
+    fn capture_ddl(spec: &TriggerSpec) -> String;
 
     /// The DDL that removes a table's capture triggers.
     #[doc(hidden)]
@@ -79,6 +78,13 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     /// The tables in capture mode.
     #[doc(hidden)]
     fn captured_entities(&mut self) -> QueryResult<Vec<String>>;
+
+    /// The foreign keys of `table` whose cascades change its rows without firing its triggers
+    /// (MySQL); capture refuses such a table.
+    #[doc(hidden)]
+    fn uncaptured_cascades(&mut self, _table: &str) -> QueryResult<Vec<String>> {
+        Ok(Vec::new())
+    }
 
     /// Sets the capture context of this transaction; returns the one it replaces.
     #[doc(hidden)]

@@ -3,10 +3,78 @@
 use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
 
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+
 use super::{seq_range, shared_journal_queries, JournalConn, Registration, Scope};
 use crate::error::Error;
 use crate::schema::{ChangesetRow, NewEntryRow};
-use crate::triggers::{Context, TriggerSpec};
+use crate::triggers::{self, Context, TriggerSpec};
+
+#[derive(QueryableByName)]
+struct TableColumn {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Bool)]
+    nullable: bool,
+}
+
+#[derive(QueryableByName)]
+struct NamedText {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    text: String,
+}
+
+#[derive(QueryableByName)]
+struct ContextRow {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    changeset_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    last_seq: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    actor: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    reason: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    recorded_at: Option<i64>,
+}
+
+fn read_context(conn: &mut MysqlConnection) -> QueryResult<Context> {
+    let row: Option<ContextRow> = diesel::sql_query(
+        "SELECT changeset_id, last_seq, actor, reason, recorded_at FROM recover_context \
+         WHERE conn = CONNECTION_ID()",
+    )
+    .get_result(conn)
+    .optional()?;
+    Ok(row.map_or_else(Context::default, |row| Context {
+        active: true,
+        changeset_id: row.changeset_id,
+        last_seq: row.last_seq,
+        actor: row.actor,
+        reason: row.reason,
+        recorded_at: row.recorded_at,
+    }))
+}
+
+fn write_context(conn: &mut MysqlConnection, context: &Context) -> QueryResult<()> {
+    if !context.active {
+        return diesel::sql_query("DELETE FROM recover_context WHERE conn = CONNECTION_ID()")
+            .execute(conn)
+            .map(drop);
+    }
+    diesel::sql_query(
+        "REPLACE INTO recover_context (conn, changeset_id, last_seq, actor, reason, recorded_at) \
+         VALUES (CONNECTION_ID(), ?, ?, ?, ?, ?)",
+    )
+    .bind::<Nullable<BigInt>, _>(context.changeset_id)
+    .bind::<Nullable<BigInt>, _>(context.last_seq)
+    .bind::<Nullable<Text>, _>(context.actor.as_deref())
+    .bind::<Nullable<Text>, _>(context.reason.as_deref())
+    .bind::<Nullable<BigInt>, _>(context.recorded_at)
+    .execute(conn)
+    .map(drop)
+}
 
 inventory::collect!(Registration<MysqlConnection>);
 
@@ -42,8 +110,10 @@ impl JournalConn for MysqlConnection {
     fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<Option<i64>> {
         // MySQL has no sequences (MariaDB's are not in MySQL): one counter row, locked until
         // the transaction ends (see `lock_entity`), so the seqs of one call are contiguous.
+        // Taken through LAST_INSERT_ID: a capture trigger fired by this call's row write
+        // recognises the seq as reserved and writes its entry there (see `triggers::mysql`).
         if let Some(seq) = previous {
-            diesel::sql_query("UPDATE recover_seq SET next_seq = ? WHERE id = 1")
+            diesel::sql_query("UPDATE recover_seq SET next_seq = LAST_INSERT_ID(?) WHERE id = 1")
                 .bind::<diesel::sql_types::BigInt, _>(seq + 1)
                 .execute(self)?;
             return Ok(Some(seq + 1));
@@ -93,7 +163,35 @@ impl JournalConn for MysqlConnection {
         let seq = entry.seq.ok_or_else(|| {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
-        self.insert_entry(seq, entry)
+        let (changeset_id, undo_next, redo_next) = entry.links(seq);
+        // The seq was reserved before the row write. If the table is captured, its trigger
+        // wrote the change's entry at that same seq: this entry completes it (one entry,
+        // recover's op and stack pointers). Plain SQL: Diesel's MySQL upsert is not cached.
+        diesel::sql_query(
+            "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
+             before_image, after_image, undoes, undo_next, redo_next, actor, reason, \
+             recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE changeset_id = VALUES(changeset_id), op = VALUES(op), \
+             before_image = VALUES(before_image), after_image = VALUES(after_image), \
+             undoes = VALUES(undoes), undo_next = VALUES(undo_next), \
+             redo_next = VALUES(redo_next), actor = VALUES(actor), reason = VALUES(reason), \
+             recorded_at = VALUES(recorded_at)",
+        )
+        .bind::<BigInt, _>(seq)
+        .bind::<BigInt, _>(changeset_id)
+        .bind::<Text, _>(entry.entity)
+        .bind::<Text, _>(entry.entity_key)
+        .bind::<Text, _>(entry.op)
+        .bind::<Nullable<Text>, _>(entry.before_image)
+        .bind::<Nullable<Text>, _>(entry.after_image)
+        .bind::<Nullable<BigInt>, _>(entry.undoes)
+        .bind::<Nullable<BigInt>, _>(undo_next)
+        .bind::<Nullable<BigInt>, _>(redo_next)
+        .bind::<Nullable<Text>, _>(entry.actor)
+        .bind::<Nullable<Text>, _>(entry.reason)
+        .bind::<BigInt, _>(entry.recorded_at)
+        .execute(self)
+        .map(|_| seq)
     }
 
     fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()> {
@@ -110,32 +208,66 @@ impl JournalConn for MysqlConnection {
             .map(drop)
     }
 
-    // Capture mode is not built for MySQL and MariaDB yet: `capture` refuses with
-    // `Error::Unsupported`, and there is no context for triggers to read.
-    const CAPTURE_TRIGGERS: usize = 0;
+    const CAPTURE_TRIGGERS: usize = 3;
 
-    fn capture_ddl(_spec: &TriggerSpec) -> Option<String> {
-        None
+    fn capture_ddl(spec: &TriggerSpec) -> String {
+        triggers::mysql::capture_ddl(spec)
     }
 
-    fn release_ddl(_entity: &str) -> String {
-        String::new()
+    fn release_ddl(entity: &str) -> String {
+        triggers::mysql::release_ddl(entity)
     }
 
-    fn table_columns(&mut self, _table: &str) -> QueryResult<Vec<(String, bool)>> {
-        Ok(Vec::new())
+    fn table_columns(&mut self, table: &str) -> QueryResult<Vec<(String, bool)>> {
+        let columns: Vec<TableColumn> = diesel::sql_query(
+            "SELECT CAST(column_name AS CHAR) AS name, is_nullable = 'YES' AS nullable \
+             FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+        )
+        .bind::<Text, _>(table)
+        .load(self)?;
+        Ok(columns.into_iter().map(|c| (c.name, c.nullable)).collect())
     }
 
-    fn capture_triggers(&mut self, _table: &str) -> QueryResult<Vec<(String, String)>> {
-        Ok(Vec::new())
+    fn capture_triggers(&mut self, table: &str) -> QueryResult<Vec<(String, String)>> {
+        let [a, b, c] = triggers::mysql::trigger_names(table);
+        let rows: Vec<NamedText> = diesel::sql_query(
+            "SELECT CAST(trigger_name AS CHAR) AS name, CAST(action_statement AS CHAR) AS text \
+             FROM information_schema.triggers \
+             WHERE trigger_schema = DATABASE() AND trigger_name IN (?, ?, ?) ORDER BY trigger_name",
+        )
+        .bind::<Text, _>(a)
+        .bind::<Text, _>(b)
+        .bind::<Text, _>(c)
+        .load(self)?;
+        Ok(rows.into_iter().map(|t| (t.name, t.text)).collect())
     }
 
-    fn enter_context(&mut self, _context: &Context) -> QueryResult<Context> {
-        Ok(Context::default())
+    fn uncaptured_cascades(&mut self, table: &str) -> QueryResult<Vec<String>> {
+        let rows: Vec<NamedText> = diesel::sql_query(
+            "SELECT CAST(constraint_name AS CHAR) AS name, \
+             CAST(CONCAT(update_rule, ' ', delete_rule) AS CHAR) AS text \
+             FROM information_schema.referential_constraints \
+             WHERE constraint_schema = DATABASE() AND table_name = ? \
+             AND (update_rule <> 'RESTRICT' AND update_rule <> 'NO ACTION' \
+                  OR delete_rule <> 'RESTRICT' AND delete_rule <> 'NO ACTION') \
+             ORDER BY constraint_name",
+        )
+        .bind::<Text, _>(table)
+        .load(self)?;
+        Ok(rows.into_iter().map(|r| r.name).collect())
     }
 
-    fn leave_context(&mut self, _previous: &Context) -> QueryResult<Context> {
-        Ok(Context::default())
+    fn enter_context(&mut self, context: &Context) -> QueryResult<Context> {
+        let previous = read_context(self)?;
+        write_context(self, context)?;
+        Ok(previous)
+    }
+
+    fn leave_context(&mut self, previous: &Context) -> QueryResult<Context> {
+        let current = read_context(self)?;
+        write_context(self, previous)?;
+        Ok(current)
     }
 
     shared_journal_queries!();

@@ -287,8 +287,8 @@ impl JournalConn for PgConnection {
 
     const CAPTURE_TRIGGERS: usize = 1;
 
-    fn capture_ddl(spec: &TriggerSpec) -> Option<String> {
-        Some(triggers::postgres::capture_ddl(spec))
+    fn capture_ddl(spec: &TriggerSpec) -> String {
+        triggers::postgres::capture_ddl(spec)
     }
 
     fn release_ddl(entity: &str) -> String {

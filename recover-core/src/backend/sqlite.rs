@@ -97,15 +97,15 @@ impl JournalConn for SqliteConnection {
     }
 
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {
+        // The seq was reserved before the row write. If the table is captured, its trigger
+        // wrote the change's entry at that same seq: this entry replaces it (one entry,
+        // recover's op and stack pointers), in the statement that would insert it anyway.
+        use crate::schema::recover_journal as j;
         use diesel::upsert::excluded;
-        use recover_journal as j;
         let seq = entry.seq.ok_or_else(|| {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
         let (changeset_id, undo_next, redo_next) = entry.links(seq);
-        // The seq was reserved before the row write. If the table is captured, its trigger
-        // wrote the change's entry at that same seq: this entry replaces it (one entry,
-        // recover's op and stack pointers), in the statement that would insert it anyway.
         diesel::insert_into(j::table)
             .values((
                 j::seq.eq(seq),
@@ -126,8 +126,6 @@ impl JournalConn for SqliteConnection {
             .do_update()
             .set((
                 j::changeset_id.eq(excluded(j::changeset_id)),
-                j::entity.eq(excluded(j::entity)),
-                j::entity_key.eq(excluded(j::entity_key)),
                 j::op.eq(excluded(j::op)),
                 j::before_image.eq(excluded(j::before_image)),
                 j::after_image.eq(excluded(j::after_image)),
@@ -148,8 +146,8 @@ impl JournalConn for SqliteConnection {
 
     const CAPTURE_TRIGGERS: usize = 4;
 
-    fn capture_ddl(spec: &TriggerSpec) -> Option<String> {
-        Some(triggers::sqlite::capture_ddl(spec))
+    fn capture_ddl(spec: &TriggerSpec) -> String {
+        triggers::sqlite::capture_ddl(spec)
     }
 
     fn release_ddl(entity: &str) -> String {

@@ -6,6 +6,8 @@
 //! The context (a `journal.transaction`'s actor, reason and changeset) is per transaction and
 //! lives where each database lets a trigger read it; see each backend's file.
 
+#[cfg(feature = "mysql")]
+pub(crate) mod mysql;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
@@ -13,12 +15,15 @@ pub(crate) mod sqlite;
 
 use crate::model::{ImageColumn, Recoverable};
 
-/// What a table's capture triggers are generated from: the model's table, image columns and key.
+/// What a table's capture triggers are generated from: the model's table, image columns (with
+/// what their SQL types ask of a trigger) and key.
 #[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TriggerSpec {
     pub entity: &'static str,
     pub columns: &'static [ImageColumn],
+    /// One per image column, in the same order.
+    pub kinds: Vec<SqlKind>,
     pub key: &'static [&'static str],
 }
 
@@ -27,8 +32,22 @@ impl TriggerSpec {
         TriggerSpec {
             entity: T::ENTITY,
             columns: T::COLUMNS,
+            kinds: T::column_kinds(),
             key: T::KEY_COLUMNS,
         }
+    }
+
+    /// The image columns with their kinds.
+    pub(crate) fn typed_columns(&self) -> impl Iterator<Item = (&'static str, SqlKind)> + '_ {
+        self.columns
+            .iter()
+            .zip(
+                self.kinds
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(SqlKind::Other)),
+            )
+            .map(|(c, kind)| (c.name, kind))
     }
 
     /// The text every generated trigger carries, naming the columns it was generated for:
@@ -70,7 +89,86 @@ pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `` `name` ``: a MySQL identifier, quoted.
+#[cfg(feature = "mysql")]
+pub(crate) fn ident_mysql(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
 /// `'text'`: an SQL string literal.
 pub(crate) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `'text'`: a MySQL string literal (backslashes doubled, for the default `sql_mode`).
+#[cfg(feature = "mysql")]
+pub(crate) fn literal_mysql(text: &str) -> String {
+    literal(&text.replace('\\', "\\\\"))
+}
+
+/// What a column's SQL type asks of a trigger that writes it into an image: most values are
+/// written as the database's JSON has them; these need a form of their own.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlKind {
+    /// Bytes: written as `"\x…"` hex text.
+    Binary,
+    /// An exact decimal: written as text, which keeps every digit.
+    Numeric,
+    /// Everything else.
+    Other,
+}
+
+/// The kind of a Diesel SQL type that needs one (see [`SqlKind`]).
+#[doc(hidden)]
+pub trait KnownKind {
+    const KIND: SqlKind;
+}
+
+impl KnownKind for diesel::sql_types::Binary {
+    const KIND: SqlKind = SqlKind::Binary;
+}
+
+impl KnownKind for diesel::sql_types::Numeric {
+    const KIND: SqlKind = SqlKind::Numeric;
+}
+
+impl<T: KnownKind + diesel::sql_types::SqlType> KnownKind for diesel::sql_types::Nullable<T> {
+    const KIND: SqlKind = T::KIND;
+}
+
+/// Finds the [`SqlKind`] of the SQL type `T` in code `#[derive(Recoverable)]` generates:
+/// `(&&KindOf::<T>::new()).kind()` is `T`'s [`KnownKind`] where it has one and
+/// `SqlKind::Other` for every other type, a user's own SQL types included (autoref
+/// specialization: the first trait's impl is on `&KindOf<T>`, the second's on `KindOf<T>`).
+#[doc(hidden)]
+pub struct KindOf<T>(std::marker::PhantomData<T>);
+
+impl<T> KindOf<T> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        KindOf(std::marker::PhantomData)
+    }
+}
+
+#[doc(hidden)]
+pub trait ViaKnownKind {
+    fn kind(&self) -> SqlKind;
+}
+
+impl<T: KnownKind> ViaKnownKind for &KindOf<T> {
+    fn kind(&self) -> SqlKind {
+        T::KIND
+    }
+}
+
+#[doc(hidden)]
+pub trait ViaOtherKind {
+    fn kind(&self) -> SqlKind;
+}
+
+impl<T> ViaOtherKind for KindOf<T> {
+    fn kind(&self) -> SqlKind {
+        SqlKind::Other
+    }
 }

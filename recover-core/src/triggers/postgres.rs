@@ -11,11 +11,11 @@
 //!   transaction sets `recover.changeset` to its seq, and the later ones join it.
 //! - **Values**: `to_json` of each column, under the function's own `extra_float_digits = 3`
 //!   (floats exact whatever the session says) and `bytea_output = 'hex'`; timestamptz carries the
-//!   session's offset, which the decoder converts.
+//!   session's offset, which the decoder converts; numeric is written as text, every digit kept.
 //! - **Replication**: the trigger is `ENABLE ALWAYS`, so it fires under
 //!   `session_replication_role = replica` too (pg_restore, logical replication apply).
 
-use super::{ident, literal, TriggerSpec};
+use super::{ident, literal, SqlKind, TriggerSpec};
 
 /// The trigger's name on its table.
 pub(crate) const TRIGGER: &str = "recover_capture";
@@ -32,9 +32,16 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
     let entity = literal(spec.entity);
     let image = |row: &str| {
         let pairs: Vec<String> = spec
-            .columns
-            .iter()
-            .map(|c| format!("{}, {row}.{}", literal(c.name), ident(c.name)))
+            .typed_columns()
+            .map(|(name, kind)| {
+                let value = format!("{row}.{}", ident(name));
+                let value = match kind {
+                    // Text keeps every digit (a JSON number is read back as an f64).
+                    SqlKind::Numeric => format!("{value}::text"),
+                    SqlKind::Binary | SqlKind::Other => value,
+                };
+                format!("{}, {value}", literal(name))
+            })
             .collect();
         format!("json_build_object({})::text", pairs.join(", "))
     };
