@@ -114,7 +114,10 @@ fn wrong_entity_key<C: TestDb>(conn: &mut C) {
 
 fn conflict_on_undo_writes_nothing<C: TestDb>(conn: &mut C) {
     seeded(conn);
-    conn.exec("UPDATE accounts SET balance = 75, status = 'frozen' WHERE id = 1");
+    common::unrecorded(
+        conn,
+        "UPDATE accounts SET balance = 75, status = 'frozen' WHERE id = 1",
+    );
     let e = fails_cleanly(conn, |c| Journal::new().undo::<Account>(c, &1).map(drop));
     match e {
         Error::Conflict {
@@ -141,24 +144,30 @@ fn conflict_on_undo_writes_nothing<C: TestDb>(conn: &mut C) {
 
 fn conflict_on_deleted_or_reinserted_row<C: TestDb>(conn: &mut C) {
     seeded(conn);
-    conn.exec("DELETE FROM accounts WHERE id = 1");
+    common::unrecorded(conn, "DELETE FROM accounts WHERE id = 1");
     let e = fails_cleanly(conn, |c| Journal::new().undo::<Account>(c, &1).map(drop));
     assert!(matches!(e, Error::Conflict { actual: None, .. }), "{e}");
-    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'ann', 50, 'open')");
+    common::unrecorded(
+        conn,
+        "INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'ann', 50, 'open')",
+    );
     Journal::new()
         .undo::<Account>(conn, &1)
         .expect("the row is as the journal says again");
     Journal::new()
         .delete(conn, &Account::new(1, "ann", 100))
         .unwrap();
-    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'new', 1, 'open')");
+    common::unrecorded(
+        conn,
+        "INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'new', 1, 'open')",
+    );
     let e = fails_cleanly(conn, |c| Journal::new().undo::<Account>(c, &1).map(drop));
     assert!(matches!(e, Error::Conflict { expected: None, .. }), "{e}");
 }
 
 fn forced_undo_overwrites<C: TestDb>(conn: &mut C) {
     seeded(conn);
-    conn.exec("UPDATE accounts SET balance = 75 WHERE id = 1");
+    common::unrecorded(conn, "UPDATE accounts SET balance = 75 WHERE id = 1");
     Journal::new().force().undo::<Account>(conn, &1).unwrap();
     assert_eq!(conn.account(1).unwrap().balance, 100);
     let last = conn.journal_rows().pop().unwrap();
@@ -178,14 +187,14 @@ fn conflict_aborts_undo_changeset<C: TestDb>(conn: &mut C) {
             Ok(())
         })
         .unwrap();
-    conn.exec("UPDATE accounts SET owner = 'benjamin' WHERE id = 2");
+    common::unrecorded(conn, "UPDATE accounts SET owner = 'benjamin' WHERE id = 2");
     let e = fails_cleanly(conn, |c| journal.undo_changeset(c, cs).map(drop));
     assert!(
         matches!(e, Error::Conflict { ref columns, .. } if columns == &["owner"]),
         "{e}"
     );
     // A change made after the changeset through recover is a conflict too.
-    conn.exec("UPDATE accounts SET owner = 'ben' WHERE id = 2");
+    common::unrecorded(conn, "UPDATE accounts SET owner = 'ben' WHERE id = 2");
     journal.update(conn, &Account::new(1, "ann", 1)).unwrap();
     let e = fails_cleanly(conn, |c| journal.undo_changeset(c, cs).map(drop));
     assert!(
@@ -302,7 +311,7 @@ fn corrupt_journal_rows<C: TestDb>(conn: &mut C) {
 
 fn error_messages_name_entity_and_columns<C: TestDb>(conn: &mut C) {
     seeded(conn);
-    conn.exec("UPDATE accounts SET balance = 75 WHERE id = 1");
+    common::unrecorded(conn, "UPDATE accounts SET balance = 75 WHERE id = 1");
     let message = Journal::new()
         .undo::<Account>(conn, &1)
         .unwrap_err()

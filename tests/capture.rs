@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use recover::{At, ChangesetId, Error, Journal, Problem};
 
 on_every_backend!(
+    uncaptured:
     recover_calls_write_one_entry_each,
     bulk_calls_write_one_entry_per_row,
     no_op_updates_write_nothing_and_nulls_are_changes,
@@ -174,12 +175,7 @@ diesel_tests! { postgres_dsl: diesel::pg::PgConnection = common::postgres; }
 #[cfg(feature = "mysql")]
 diesel_tests! { mysql_dsl: diesel::mysql::MysqlConnection = common::mysql; }
 
-/// Captures the three models' tables.
-fn capture_all<C: TestDb>(conn: &mut C) {
-    recover::capture::<Account>(conn).unwrap();
-    recover::capture::<Membership>(conn).unwrap();
-    recover::capture::<User>(conn).unwrap();
-}
+use common::capture_models as capture_all;
 
 fn ops<C: TestDb>(conn: &mut C) -> Vec<String> {
     conn.journal_rows().into_iter().map(|r| r.op).collect()

@@ -46,8 +46,11 @@ fn healthy_journal_passes<C: TestDb>(conn: &mut C) {
 
 fn row_changed_outside_recover<C: TestDb>(conn: &mut C) {
     seeded(conn);
-    conn.exec("UPDATE accounts SET owner = 'mallory' WHERE id = 1");
-    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (2, 'ben', 1, 'open')");
+    common::unrecorded(conn, "UPDATE accounts SET owner = 'mallory' WHERE id = 1");
+    common::unrecorded(
+        conn,
+        "INSERT INTO accounts (id, owner, balance, status) VALUES (2, 'ben', 1, 'open')",
+    );
     let report = check(conn);
     assert_eq!(report.problems.len(), 2, "{report}");
     assert!(matches!(&report.problems[0],
@@ -57,7 +60,7 @@ fn row_changed_outside_recover<C: TestDb>(conn: &mut C) {
 
 fn chain_broken_by_an_unrecorded_edit<C: TestDb>(conn: &mut C) {
     seeded(conn);
-    conn.exec("UPDATE accounts SET status = 'frozen' WHERE id = 1");
+    common::unrecorded(conn, "UPDATE accounts SET status = 'frozen' WHERE id = 1");
     Journal::new()
         .update(conn, &Account::new(1, "ann", 7))
         .unwrap();

@@ -159,14 +159,14 @@ where
     if updated != before.len() {
         return Err(matching_rows_changed::<T>(before.len(), updated));
     }
-    if captured {
-        // The table's capture triggers journaled every changed row into this changeset.
-        return Ok(updated);
-    }
     let keys: Vec<T::Key> = before.iter().map(T::key).collect();
     let after = conn.load_rows(&keys)?;
     if after.len() != before.len() {
         return Err(KEY_CHANGED);
+    }
+    if captured {
+        // The table's capture triggers journaled every changed row into this changeset.
+        return Ok(updated);
     }
     let mut entries = Vec::with_capacity(before.len());
     for (old, new) in before.iter().zip(&after) {

@@ -369,11 +369,51 @@ pub fn mysql(test: &str, install: bool) -> Fresh<diesel::mysql::MysqlConnection>
     }
 }
 
+thread_local! {
+    static CAPTURED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this test runs in capture mode: the models' tables have capture triggers, so raw SQL
+/// edits are journaled like any other change.
+pub fn captured() -> bool {
+    CAPTURED.with(|c| c.get())
+}
+
+/// Turns capture mode on for the three models' tables (and marks the test as captured).
+pub fn capture_models<C: TestDb>(conn: &mut C) {
+    recover::capture::<Account>(conn).unwrap();
+    recover::capture::<Membership>(conn).unwrap();
+    recover::capture::<User>(conn).unwrap();
+    CAPTURED.with(|c| c.set(true));
+}
+
+/// Runs SQL that changes the models' rows where no journal sees it: as is, or in capture mode
+/// with the capture released for the statement (as a table whose triggers went missing).
+pub fn unrecorded<C: TestDb>(conn: &mut C, sql: &str) {
+    if !captured() {
+        return conn.exec(sql);
+    }
+    recover::release::<Account>(conn).unwrap();
+    recover::release::<Membership>(conn).unwrap();
+    recover::release::<User>(conn).unwrap();
+    conn.exec(sql);
+    capture_models(conn);
+}
+
+/// A fresh database in capture mode.
+pub fn captured_db<C: TestDb>(fresh: Fresh<C>) -> Fresh<C> {
+    let mut fresh = fresh;
+    capture_models(&mut fresh.conn);
+    fresh
+}
+
 /// Runs each generic test body `fn name<C: TestDb>(conn: &mut C)` on every backend that is
-/// built: one `#[test]` per body and backend, each on its own fresh database.
+/// built, once as is and once in capture mode (DESIGN.md section 6; a SQLite file there): one
+/// `#[test]` per body, backend and mode, each on its own fresh database. `uncaptured:` first
+/// leaves capture mode out.
 #[macro_export]
 macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
+    (uncaptured: $($name:ident),* $(,)?) => {
         mod sqlite_memory {
             $(#[test] fn $name() { super::$name(&mut $crate::common::sqlite_memory(stringify!($name), true).conn) })*
         }
@@ -387,6 +427,20 @@ macro_rules! on_every_backend {
         #[cfg(feature = "mysql")]
         mod mysql {
             $(#[test] fn $name() { super::$name(&mut $crate::common::mysql(stringify!($name), true).conn) })*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_every_backend!(uncaptured: $($name),*);
+        mod sqlite_captured {
+            $(#[test] fn $name() { super::$name(&mut $crate::common::captured_db($crate::common::sqlite_file(concat!("c_", stringify!($name)), true)).conn) })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres_captured {
+            $(#[test] fn $name() { super::$name(&mut $crate::common::captured_db($crate::common::postgres(concat!("c_", stringify!($name)), true)).conn) })*
+        }
+        #[cfg(feature = "mysql")]
+        mod mysql_captured {
+            $(#[test] fn $name() { super::$name(&mut $crate::common::captured_db($crate::common::mysql(concat!("c_", stringify!($name)), true)).conn) })*
         }
     };
 }
