@@ -15,6 +15,9 @@ pub struct Model<'a> {
     pub fields: Vec<Field<'a>>,
     /// Indices into `fields`, in key order.
     pub key: Vec<usize>,
+    /// The backends to write code for (`check_for_backend`'s `Sqlite`, `Pg`, `Mysql`), or
+    /// `None`: every backend recover is built with.
+    pub backends: Option<Vec<String>>,
 }
 
 /// One field of the struct.
@@ -95,12 +98,16 @@ impl<'a> Model<'a> {
             .map(|s| s.ident.to_string().trim_start_matches("r#").to_owned())
             .unwrap_or_default();
         let key = resolve_key(cx, input, &fields, container.primary_key)?;
+        let backends = container
+            .backends
+            .map(|b| b.iter().map(Ident::to_string).collect());
         Some(Model {
             ident: &input.ident,
             table,
             entity,
             fields,
             key,
+            backends,
         })
     }
 

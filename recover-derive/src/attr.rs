@@ -15,6 +15,9 @@ pub struct ContainerAttrs {
     pub table_name: Option<syn::Path>,
     /// `#[diesel(primary_key(a, b))]`: field names, in key order.
     pub primary_key: Option<Vec<Ident>>,
+    /// `#[diesel(check_for_backend(diesel::pg::Pg, ..))]`: the backends the model is for, by
+    /// the last segment of each path (`Sqlite`, `Pg`, `Mysql`).
+    pub backends: Option<Vec<Ident>>,
 }
 
 /// Field-level options.
@@ -68,6 +71,23 @@ impl ContainerAttrs {
                             );
                         }
                         out.primary_key = Some(key);
+                    } else if meta.path.is_ident(CHECK_FOR_BACKEND) {
+                        let content;
+                        syn::parenthesized!(content in meta.input);
+                        let paths = Punctuated::<syn::Path, Token![,]>::parse_terminated(&content)?;
+                        let mut backends = out.backends.take().unwrap_or_default();
+                        for path in paths {
+                            match path.segments.last().map(|s| &s.ident) {
+                                Some(b) if ["Sqlite", "Pg", "Mysql"].iter().any(|k| b == k) => {
+                                    backends.push(b.clone())
+                                }
+                                _ => cx.error_spanned_by(
+                                    &path,
+                                    "recover supports the backends diesel::sqlite::Sqlite, diesel::pg::Pg and diesel::mysql::Mysql",
+                                ),
+                            }
+                        }
+                        out.backends = Some(backends);
                     } else {
                         skip_diesel_option(&meta)?;
                     }

@@ -8,6 +8,8 @@ use crate::ast::{Field, Model};
 
 /// One backend the derive writes code for.
 struct Backend {
+    /// Its Diesel backend type's name, as `check_for_backend(..)` names it.
+    name: &'static str,
     /// The recover-core macro that keeps the code only when the backend's feature is on.
     gate: TokenStream,
     /// Diesel's connection and backend types.
@@ -23,6 +25,7 @@ fn backends() -> [Backend; 3] {
     let diesel = quote!(::recover::__private::diesel);
     [
         Backend {
+            name: "Sqlite",
             gate: quote!(::recover::__private::if_sqlite),
             conn: quote!(#diesel::sqlite::SqliteConnection),
             backend: quote!(#diesel::sqlite::Sqlite),
@@ -30,6 +33,7 @@ fn backends() -> [Backend; 3] {
             uncached_locking_read: false,
         },
         Backend {
+            name: "Pg",
             gate: quote!(::recover::__private::if_postgres),
             conn: quote!(#diesel::pg::PgConnection),
             backend: quote!(#diesel::pg::Pg),
@@ -37,6 +41,7 @@ fn backends() -> [Backend; 3] {
             uncached_locking_read: false,
         },
         Backend {
+            name: "Mysql",
             gate: quote!(::recover::__private::if_mysql),
             conn: quote!(#diesel::mysql::MysqlConnection),
             backend: quote!(#diesel::mysql::Mysql),
@@ -63,7 +68,13 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         image: quote!(__RecoverRestoreRow),
     };
     let update_types = declare_updates(model, &updates);
-    let backends = backends().into_iter().map(|backend| {
+    let wanted = |backend: &Backend| {
+        model
+            .backends
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == backend.name))
+    };
+    let backends = backends().into_iter().filter(wanted).map(|backend| {
         let gate = &backend.gate;
         let conn = &backend.conn;
         let row_store = impl_row_store(model, &backend, &updates);

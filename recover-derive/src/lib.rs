@@ -7,7 +7,10 @@
 //!   plus `s`, as in Diesel);
 //! - `#[diesel(primary_key(a, b))]` — the key fields, in key order (default: `id`); the key type
 //!   is the field's type, or the tuple of the fields' types;
-//! - `#[diesel(column_name = name)]` on a field — its column.
+//! - `#[diesel(column_name = name)]` on a field — its column;
+//! - `#[diesel(check_for_backend(diesel::pg::Pg))]` — the backends the model is for: the derive
+//!   writes code for these only (default: every backend recover is built with), so a model
+//!   with a PostgreSQL-only column type builds beside SQLite models.
 //!
 //! Its own field options, under `#[recover(..)]`:
 //!

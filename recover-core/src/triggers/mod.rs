@@ -115,6 +115,13 @@ pub enum SqlKind {
     Binary,
     /// An exact decimal: written as text, which keeps every digit.
     Numeric,
+    /// A single-precision float (MySQL prints it with 6 digits: widened to double, exact).
+    Float,
+    /// JSON held as text (SQLite, PostgreSQL's `json`): embedded as JSON, not as a string,
+    /// and compared as text where the type has no equality.
+    Json,
+    /// JSON held in a binary form (SQLite's and PostgreSQL's `jsonb`).
+    Jsonb,
     /// Everything else.
     Other,
 }
@@ -131,6 +138,18 @@ impl KnownKind for diesel::sql_types::Binary {
 
 impl KnownKind for diesel::sql_types::Numeric {
     const KIND: SqlKind = SqlKind::Numeric;
+}
+
+impl KnownKind for diesel::sql_types::Float {
+    const KIND: SqlKind = SqlKind::Float;
+}
+
+impl KnownKind for diesel::sql_types::Json {
+    const KIND: SqlKind = SqlKind::Json;
+}
+
+impl KnownKind for diesel::sql_types::Jsonb {
+    const KIND: SqlKind = SqlKind::Jsonb;
 }
 
 impl<T: KnownKind + diesel::sql_types::SqlType> KnownKind for diesel::sql_types::Nullable<T> {

@@ -10,8 +10,8 @@
 //!   transaction and deleted before it ends (never committed, invisible to other connections).
 //! - **Grouping outside a context**: MySQL gives a trigger no transaction id, so each changed
 //!   row is a changeset of its own (a key change: one of two entries).
-//! - **Values**: `JSON_OBJECT` with the server's values; binary as `"\x…"` hex text and decimal
-//!   as text. Booleans stay 0/1 and DATETIME the server's text: the decoder accepts both.
+//! - **Values**: `JSON_OBJECT` with the server's values; binary as `"\x…"` hex text, decimal
+//!   as text, FLOAT widened to DOUBLE (the server prints a FLOAT with 6 digits). Booleans stay 0/1 and DATETIME the server's text: the decoder accepts both.
 //! - **Foreign-key cascades** change rows without firing triggers: `capture` refuses a table
 //!   whose foreign keys cascade (`Error::CascadeNotCaptured`).
 
@@ -44,7 +44,8 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
                 let value = match kind {
                     SqlKind::Binary => format!("CONCAT('\\\\x', LOWER(HEX({value})))"),
                     SqlKind::Numeric => format!("CAST({value} AS CHAR)"),
-                    SqlKind::Other => value,
+                    SqlKind::Float => format!("CAST({value} AS DOUBLE)"),
+                    SqlKind::Json | SqlKind::Jsonb | SqlKind::Other => value,
                 };
                 format!("{}, {value}", literal(name))
             })

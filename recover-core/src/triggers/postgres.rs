@@ -38,7 +38,11 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
                 let value = match kind {
                     // Text keeps every digit (a JSON number is read back as an f64).
                     SqlKind::Numeric => format!("{value}::text"),
-                    SqlKind::Binary | SqlKind::Other => value,
+                    SqlKind::Binary
+                    | SqlKind::Float
+                    | SqlKind::Json
+                    | SqlKind::Jsonb
+                    | SqlKind::Other => value,
                 };
                 format!("{}, {value}", literal(name))
             })
@@ -65,10 +69,21 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
         row_of("OLD", &mut spec.key.iter().copied()),
         row_of("NEW", &mut spec.key.iter().copied())
     );
+    // `json` has no equality: compared as its text.
+    let comparable = |row: &str| {
+        let list: Vec<String> = spec
+            .typed_columns()
+            .map(|(name, kind)| match kind {
+                SqlKind::Json => format!("{row}.{}::text", ident(name)),
+                _ => format!("{row}.{}", ident(name)),
+            })
+            .collect();
+        format!("ROW({})", list.join(", "))
+    };
     let same_values = format!(
         "{} IS NOT DISTINCT FROM {}",
-        row_of("OLD", &mut spec.columns.iter().map(|c| c.name)),
-        row_of("NEW", &mut spec.columns.iter().map(|c| c.name))
+        comparable("OLD"),
+        comparable("NEW")
     );
     format!(
         r#"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql

@@ -15,7 +15,7 @@
 //!   `PRAGMA recursive_triggers` is on; `capture` cannot set it for other connections, so the
 //!   README says to turn it on, or to use UPSERT (`ON CONFLICT DO UPDATE`), which fires UPDATE.
 
-use super::{ident, literal, TriggerSpec};
+use super::{ident, literal, SqlKind, TriggerSpec};
 
 /// The triggers' names on a table: insert, update (same key), key change, delete.
 pub(crate) fn trigger_names(entity: &str) -> [String; 4] {
@@ -123,11 +123,17 @@ fn key_text(spec: &TriggerSpec, row: &str) -> String {
 /// `json_object(..)` of the image columns of `row` (`OLD` or `NEW`).
 fn image(spec: &TriggerSpec, row: &str) -> String {
     let pairs: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| {
-            let value = format!("{row}.{}", ident(c.name));
-            format!("{}, {}", literal(c.name), json_value(&value))
+        .typed_columns()
+        .map(|(name, kind)| {
+            let value = format!("{row}.{}", ident(name));
+            let value = match kind {
+                // JSON text (or SQLite's binary JSONB) embedded as JSON, not as a string.
+                SqlKind::Json | SqlKind::Jsonb => format!("json({value})"),
+                SqlKind::Binary | SqlKind::Numeric | SqlKind::Float | SqlKind::Other => {
+                    json_value(&value)
+                }
+            };
+            format!("{}, {value}", literal(name))
         })
         .collect();
     format!("json_object({})", pairs.join(", "))
