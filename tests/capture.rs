@@ -142,6 +142,44 @@ macro_rules! diesel_bodies {
     };
 }
 
+/// A second connection's plain write, journaled by the trigger, undone by the first.
+fn second_connections_write_is_undone<C: TestDb>(conn: &mut C, other: &mut C) {
+    capture_all(conn);
+    Journal::new()
+        .insert(conn, &Account::new(1, "ann", 100))
+        .unwrap();
+    other.exec("UPDATE accounts SET balance = 0, note = 'by the other service' WHERE id = 1");
+    let history = Journal::new().history::<Account>(conn, &1).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].after.as_ref().unwrap().balance, 0);
+    Journal::new().undo::<Account>(conn, &1).unwrap();
+    assert_eq!(other.account(1), Some(Account::new(1, "ann", 100)));
+    assert!(recover::check(other).unwrap().is_ok());
+}
+
+/// [`second_connections_write_is_undone`] on a database a second connection can reach.
+fn with_second_connection<C: TestDb>(mut db: common::Fresh<C>) {
+    let mut other = (db.reopen.as_ref().expect("a database on disk or a server"))();
+    second_connections_write_is_undone(&mut db.conn, &mut other);
+}
+
+#[test]
+fn sqlite_second_connection() {
+    with_second_connection(common::sqlite_file("capture_second_connection", true));
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_second_connection() {
+    with_second_connection(common::postgres("capture_second_connection", true));
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_second_connection() {
+    with_second_connection(common::mysql("capture_second_connection", true));
+}
+
 /// The Diesel bodies on every backend that is built.
 macro_rules! diesel_tests {
     ($($backend:ident: $conn:ty = $fresh:path;)*) => {$(
@@ -556,4 +594,66 @@ fn capture_before_install_is_not_installed() {
     .get_result(&mut db.conn)
     .unwrap();
     assert_eq!(triggers, 0);
+}
+
+/// SQLite's REPLACE removes the old row without firing its DELETE trigger: the insert is
+/// journaled as an update from the old image, and undo brings the replaced row back.
+#[test]
+fn sqlite_replace_is_journaled_as_an_update() {
+    let mut db = common::sqlite_file("capture_replace", true);
+    let conn = &mut db.conn;
+    capture_all(conn);
+    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'ann', 5, 'open')");
+    conn.exec("REPLACE INTO accounts (id, owner, balance, status) VALUES (1, 'bob', 9, 'open')");
+    let rows = conn.journal_rows();
+    assert_eq!(ops(conn), ["insert", "update"]);
+    assert_eq!(rows[1].before(), rows[0].after());
+    Journal::new().undo::<Account>(conn, &1).unwrap();
+    assert_eq!(conn.accounts(), vec![Account::new(1, "ann", 5)]);
+    // With recursive triggers on, REPLACE fires the DELETE trigger: a delete, then an insert.
+    conn.exec("PRAGMA recursive_triggers = ON");
+    conn.exec("REPLACE INTO accounts (id, owner, balance, status) VALUES (1, 'cy', 7, 'open')");
+    assert_eq!(ops(conn), ["insert", "update", "undo", "delete", "insert"]);
+    Journal::new().undo::<Account>(conn, &1).unwrap();
+    Journal::new().undo::<Account>(conn, &1).unwrap();
+    assert_eq!(conn.accounts(), vec![Account::new(1, "ann", 5)]);
+    assert!(recover::check(conn).unwrap().is_ok());
+}
+
+/// PostgreSQL skips ordinary triggers under `session_replication_role = replica` (pg_restore,
+/// logical replication): capture's trigger is ENABLE ALWAYS and journals there too.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_replica_role_still_journals() {
+    let mut db = common::postgres("capture_replica_role", true);
+    let conn = &mut db.conn;
+    capture_all(conn);
+    conn.exec("SET session_replication_role = replica");
+    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'ann', 5, 'open')");
+    conn.exec("SET session_replication_role = DEFAULT");
+    assert_eq!(ops(conn), ["insert"]);
+}
+
+/// MySQL changes rows by foreign-key cascade without firing their triggers: capture refuses a
+/// table whose foreign keys cascade, and writes nothing.
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_refuses_cascading_foreign_keys() {
+    let mut db = common::mysql("capture_cascade", true);
+    let conn = &mut db.conn;
+    conn.exec("ALTER TABLE memberships ADD CONSTRAINT member_account FOREIGN KEY (user_id) REFERENCES accounts (id) ON DELETE CASCADE");
+    let refused = recover::capture::<Membership>(conn);
+    assert!(
+        matches!(&refused, Err(Error::CascadeNotCaptured { entity: "memberships", constraint }) if constraint == "member_account"),
+        "{refused:?}"
+    );
+    assert!(!recover::check(conn)
+        .unwrap()
+        .problems
+        .iter()
+        .any(|p| matches!(p, Problem::CaptureMissing { .. })));
+    // RESTRICT is fine: no row changes behind the trigger's back.
+    conn.exec("ALTER TABLE memberships DROP FOREIGN KEY member_account");
+    conn.exec("ALTER TABLE memberships ADD CONSTRAINT member_account FOREIGN KEY (user_id) REFERENCES accounts (id) ON DELETE RESTRICT");
+    recover::capture::<Membership>(conn).unwrap();
 }

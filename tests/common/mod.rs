@@ -268,6 +268,8 @@ type Cleanup<C> = Box<dyn FnOnce(&mut C)>;
 pub struct Fresh<C> {
     pub conn: C,
     cleanup: Option<Cleanup<C>>,
+    /// Opens another connection to the same database (not for SQLite in memory).
+    pub reopen: Option<Box<dyn Fn() -> C>>,
 }
 
 impl<C> Drop for Fresh<C> {
@@ -293,6 +295,7 @@ pub fn sqlite_memory(_test: &str, install: bool) -> Fresh<SqliteConnection> {
     Fresh {
         conn,
         cleanup: None,
+        reopen: None,
     }
 }
 
@@ -309,12 +312,18 @@ pub fn sqlite_file(test: &str, install: bool) -> Fresh<SqliteConnection> {
     if install {
         recover::install(&mut conn).unwrap();
     }
+    let reopen_path = path.clone();
     Fresh {
         conn,
         cleanup: Some(Box::new(move |_| {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
+        })),
+        reopen: Some(Box::new(move || {
+            let mut conn = SqliteConnection::establish(reopen_path.to_str().unwrap()).unwrap();
+            conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
+            conn
         })),
     }
 }
@@ -335,10 +344,17 @@ pub fn postgres(test: &str, install: bool) -> Fresh<diesel::pg::PgConnection> {
     if install {
         recover::install(&mut conn).unwrap();
     }
+    let (reopen_url, reopen_schema) = (url.clone(), schema.clone());
     Fresh {
         conn,
         cleanup: Some(Box::new(move |conn: &mut diesel::pg::PgConnection| {
             let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        })),
+        reopen: Some(Box::new(move || {
+            let mut conn = diesel::pg::PgConnection::establish(&reopen_url).unwrap();
+            conn.batch_execute(&format!("SET search_path TO {reopen_schema}"))
+                .unwrap();
+            conn
         })),
     }
 }
@@ -359,6 +375,7 @@ pub fn mysql(test: &str, install: bool) -> Fresh<diesel::mysql::MysqlConnection>
     if install {
         recover::install(&mut conn).unwrap();
     }
+    let (reopen_url, reopen_database) = (url.clone(), database.clone());
     Fresh {
         conn,
         cleanup: Some(Box::new(
@@ -366,6 +383,12 @@ pub fn mysql(test: &str, install: bool) -> Fresh<diesel::mysql::MysqlConnection>
                 let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {database}"));
             },
         )),
+        reopen: Some(Box::new(move || {
+            let mut conn = diesel::mysql::MysqlConnection::establish(&reopen_url).unwrap();
+            conn.batch_execute(&format!("USE {reopen_database}"))
+                .unwrap();
+            conn
+        })),
     }
 }
 

@@ -12,8 +12,9 @@
 //!   digits (exact; `json_object` keeps 15), a BLOB as `"\x…"` hex text, an infinite REAL as
 //!   `"Infinity"`. Booleans stay 0/1 and timestamps SQLite's text: the decoder accepts both.
 //! - **REPLACE** deletes the old row without firing the DELETE trigger unless
-//!   `PRAGMA recursive_triggers` is on; `capture` cannot set it for other connections, so the
-//!   README says to turn it on, or to use UPSERT (`ON CONFLICT DO UPDATE`), which fires UPDATE.
+//!   `PRAGMA recursive_triggers` is on: the INSERT trigger journals an insert of a key the
+//!   journal holds as present as an update from the journal's last image of it, so undo brings
+//!   the replaced row back either way.
 
 use super::{ident, literal, SqlKind, TriggerSpec};
 
@@ -48,7 +49,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
         format!(
             "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
              before_image, after_image, undoes, undo_next, redo_next, actor, reason, recorded_at) \
-             SELECT n.s, COALESCE(c.changeset_id, {changeset}), {entity}, {key}, '{op}', {before}, \
+             SELECT n.s, COALESCE(c.changeset_id, {changeset}), {entity}, {key}, {op}, {before}, \
              {after}, NULL, n.s, NULL, c.actor, c.reason, COALESCE(c.recorded_at, {now}) \
              FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM recover_journal) AS n \
              LEFT JOIN recover_context AS c ON c.id = 1;\n  {CONTEXT_FOLLOWS}\n",
@@ -57,14 +58,23 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
         )
     };
     let image = |row: &str| image(spec, row);
+    // REPLACE removes the row it replaces without firing the DELETE trigger (unless
+    // `recursive_triggers` is on): an insert of a key the journal holds as present is journaled
+    // as an update from the journal's last image of it.
+    let previous = format!(
+        "(SELECT after_image FROM recover_journal WHERE entity = {entity} AND entity_key = {} \
+         ORDER BY seq DESC LIMIT 1)",
+        key_text(spec, "NEW")
+    );
+    let op = format!("CASE WHEN {previous} IS NULL THEN 'insert' ELSE 'update' END");
+    let insert_entry = entry(&op, "NEW", &previous, &image("NEW"), "n.s");
     sql.push_str(&format!(
-        "CREATE TRIGGER {insert} AFTER INSERT ON {table} WHEN {mark} IS NOT NULL BEGIN\n  {}END;\n",
-        entry("insert", "NEW", "NULL", &image("NEW"), "n.s"),
+        "CREATE TRIGGER {insert} AFTER INSERT ON {table} WHEN {mark} IS NOT NULL BEGIN\n  {insert_entry}END;\n",
     ));
     sql.push_str(&format!(
         "CREATE TRIGGER {update} AFTER UPDATE ON {table} WHEN {mark} IS NOT NULL AND {key_same} \
          AND ({changed}) BEGIN\n  {}END;\n",
-        entry("update", "NEW", &image("OLD"), &image("NEW"), "n.s"),
+        entry("'update'", "NEW", &image("OLD"), &image("NEW"), "n.s"),
     ));
     // A key change: the old key removed and the new one created, in one changeset.
     sql.push_str(&format!(
@@ -74,12 +84,12 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
          COALESCE(c.recorded_at, {NOW}) FROM (SELECT MAX(seq) AS s FROM recover_journal) AS n \
          LEFT JOIN recover_context AS c ON c.id = 1 WHERE true \
          ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;\nEND;\n",
-        entry("delete", "OLD", &image("OLD"), "NULL", "n.s"),
-        entry("insert", "NEW", "NULL", &image("NEW"), "n.s - 1"),
+        entry("'delete'", "OLD", &image("OLD"), "NULL", "n.s"),
+        entry("'insert'", "NEW", "NULL", &image("NEW"), "n.s - 1"),
     ));
     sql.push_str(&format!(
         "CREATE TRIGGER {delete} AFTER DELETE ON {table} WHEN {mark} IS NOT NULL BEGIN\n  {}END;\n",
-        entry("delete", "OLD", &image("OLD"), "NULL", "n.s"),
+        entry("'delete'", "OLD", &image("OLD"), "NULL", "n.s"),
     ));
     sql
 }
