@@ -164,24 +164,25 @@ where
     if after.len() != before.len() {
         return Err(KEY_CHANGED);
     }
-    if captured {
-        // The table's capture triggers journaled every changed row into this changeset.
-        return Ok(updated);
-    }
     let mut entries = Vec::with_capacity(before.len());
     for (old, new) in before.iter().zip(&after) {
         let key = image::encode_key::<T>(&old.key())?;
         if image::encode_key::<T>(&new.key())? != key {
             return Err(KEY_CHANGED);
         }
-        entries.push(Change {
-            key,
-            before: Some(image::encode(old)?),
-            after: Some(image::encode(new)?),
-        });
+        let (old, new) = (image::encode(old)?, image::encode(new)?);
+        // On a captured table the triggers journaled every row whose values changed; the rows
+        // that matched but kept their values are journaled here, as without capture.
+        if !captured || old == new {
+            entries.push(Change {
+                key,
+                before: Some(old),
+                after: Some(new),
+            });
+        }
     }
     rec.append_changes(conn, T::ENTITY, Op::Update, &entries)?;
-    Ok(entries.len())
+    Ok(updated)
 }
 
 /// Records a delete of every row `filter` matches: one entry per row, with its before-image.
