@@ -11,8 +11,8 @@
 //!
 //! Environment:
 //! - `RECOVER_BENCH`: workloads to run, comma separated (`W1`, `W1-FULL`, `W2`, `W3`, `W4`,
-//!   `B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `MY-B`; `PG` = every PostgreSQL one, `MY` = the
-//!   MySQL one, `SQLITE` = every SQLite one). Default: all.
+//!   `B`, `C`, `C-B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `PG-C`, `MY-B`; `PG` = every
+//!   PostgreSQL one, `MY` = the MySQL one, `SQLITE` = every SQLite one). Default: all.
 //! - `RECOVER_BENCH_SCALE`: multiplies every operation count and journal size (default 1).
 //! - `RECOVER_BENCH_ROUNDS`: measured rounds per side (default 6 for W1, W2, W3 and W4, 4
 //!   for W1-FULL, 3 for H, 2 for the PostgreSQL ones, whose commits wait for fsync).
@@ -30,6 +30,11 @@
 //! sequences are drawn from a fixed-seed xorshift generator, the same on both sides, and every
 //! run is checked afterwards: both sides must leave the same rows, and the journal must hold
 //! exactly the entries recorded.
+//!
+//! C and PG-C (capture mode) are W1 with the accounts table captured on the recorded side:
+//! the same plain Diesel update (the cost of the trigger), or `Journal::update` (recover's call
+//! completing its trigger's entry), against the bare update of a table with no triggers. C-B
+//! is B with both sides on a captured table.
 //!
 //! W3 (undo) builds two journals: 10,000 entries recorded through recover, and 1,000,000 of
 //! which all but the recorded ones are written with plain SQL in recover's format (the undos
@@ -472,6 +477,16 @@ impl SqliteDb {
         SqliteDb { conn, path }
     }
 
+    /// [`SqliteDb::create`], with the accounts table in capture mode.
+    fn create_captured(pragmas: &str) -> Self {
+        let mut db = SqliteDb::create(pragmas);
+        recover::capture::<Account>(&mut db.conn).expect("capture");
+        db.conn
+            .batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+            .expect("checkpoint");
+        db
+    }
+
     /// Closes the connection and opens a new one with `pragmas` (a cold SQLite page cache).
     fn reopen(&mut self, pragmas: &str) {
         self.conn = open_sqlite(&self.path, pragmas);
@@ -525,6 +540,71 @@ fn sqlite_w1(cfg: &Config, name: &str, pragmas: &str, ops: usize, rounds: usize)
         check_outcome!(conn, expected_rows(&updates), entries);
         t
     })
+}
+
+/// What a capture workload compares with a bare Diesel update of a table with no triggers
+/// (each update in its own transaction).
+#[derive(Debug, Clone, Copy)]
+enum Capture {
+    /// The same plain Diesel update, on a captured table: the cost of the trigger.
+    PlainUpdate,
+    /// `Journal::update` of a captured model.
+    JournalUpdate,
+}
+
+/// One round of a capture workload: `n` updates, each in its own transaction, on `$conn`, a
+/// fresh database (captured for the recorded side); checks the outcome.
+macro_rules! capture_round {
+    ($conn:expr, $journal:expr, $what:expr, $side:expr, $updates:expr) => {{
+        let (conn, journal, updates) = ($conn, $journal, $updates);
+        let start = Instant::now();
+        match ($side, $what) {
+            (Side::Bare, _) | (Side::Recorded, Capture::PlainUpdate) => {
+                for u in updates {
+                    conn.transaction(|c| bare_update!(c, u))
+                        .expect("plain update");
+                }
+            }
+            (Side::Recorded, Capture::JournalUpdate) => {
+                for u in updates {
+                    journal.update(conn, u).expect("recorded update");
+                }
+            }
+        }
+        let t = start.elapsed();
+        let entries = if $side == Side::Recorded {
+            updates.len()
+        } else {
+            0
+        };
+        check_outcome!(conn, expected_rows(updates), entries);
+        t
+    }};
+}
+
+/// C: workload W1 in capture mode, on a SQLite file (WAL, synchronous NORMAL).
+fn sqlite_c(cfg: &Config, what: Capture, ops: usize, rounds: usize) -> Pair {
+    let journal = Journal::new();
+    let name = format!("C {what:?}");
+    measure(&name, ops, cfg.ops(1_000).min(ops), rounds, |side, n| {
+        let updates = random_updates(&mut Rng::new(1), n);
+        let mut db = match side {
+            Side::Bare => SqliteDb::create(WAL_NORMAL),
+            Side::Recorded => SqliteDb::create_captured(WAL_NORMAL),
+        };
+        capture_round!(&mut db.conn, &journal, what, side, &updates)
+    })
+}
+
+/// The label and target of a capture workload's line.
+fn capture_label(prefix: &str, what: Capture, n: usize) -> String {
+    let n = short_count(n);
+    match what {
+        Capture::PlainUpdate => {
+            format!("{prefix} plain Diesel update, captured table, {n} own txn")
+        }
+        Capture::JournalUpdate => format!("{prefix} Journal::update, captured model, {n} own txn"),
+    }
 }
 
 /// W2: every update inside one transaction.
@@ -1539,6 +1619,20 @@ mod pg {
         })
     }
 
+    /// PG-C: workload C on PostgreSQL.
+    pub fn c(cfg: &Config, schema: &Schema, what: Capture, ops: usize, rounds: usize) -> Pair {
+        let journal = Journal::new();
+        let name = format!("PG-C {what:?}");
+        measure(&name, ops, cfg.ops(500).min(ops), rounds, |side, n| {
+            let updates = random_updates(&mut Rng::new(1), n);
+            let conn = &mut schema.fresh();
+            if side == Side::Recorded {
+                recover::capture::<Account>(conn).expect("capture");
+            }
+            capture_round!(conn, &journal, what, side, &updates)
+        })
+    }
+
     /// PG-B: workload B on PostgreSQL.
     pub fn b(cfg: &Config, schema: &Schema, what: Bulk, rows: usize, rounds: usize) -> Pair {
         let journal = Journal::new();
@@ -1722,6 +1816,17 @@ fn sqlite_b(cfg: &Config, what: Bulk, rows: usize, rounds: usize) -> Pair {
     })
 }
 
+/// C-B: workload B on a captured table (both sides): the triggers write the bulk call's
+/// entries, and each single recorded call completes its trigger's entry.
+fn sqlite_c_b(cfg: &Config, what: Bulk, rows: usize, rounds: usize) -> Pair {
+    let journal = Journal::new();
+    let name = format!("C-B {what:?}");
+    measure(&name, rows, cfg.ops(1_000).min(rows), rounds, |side, n| {
+        let mut db = SqliteDb::create_captured(WAL_NORMAL);
+        bulk_round!(&mut db.conn, &journal, what, side, n)
+    })
+}
+
 /// The lines of workload B on one backend: `run` measures one comparison (rows, rounds).
 fn bulk_lines(
     cfg: &Config,
@@ -1845,10 +1950,28 @@ fn main() {
             |what, rows, rounds| sqlite_b(&cfg, what, rows, rounds),
         ));
     }
+    for what in [Capture::PlainUpdate, Capture::JournalUpdate] {
+        if cfg.wants("C") {
+            let n = cfg.ops(10_000);
+            let pair = sqlite_c(&cfg, what, n, cfg.rounds(6));
+            lines.push(Line::from_pair(
+                capture_label("C", what, n),
+                "sqlite",
+                &pair,
+                Some(1.6),
+            ));
+        }
+    }
+    if cfg.wants("C-B") {
+        let run = |what, rows, rounds| sqlite_c_b(&cfg, what, rows, rounds);
+        let all = [Bulk::UpdateVsSingles, Bulk::DeleteVsSingles];
+        lines.extend(bulk_lines(&cfg, "C-B", "sqlite", 6, &all, run));
+    }
     let history = cfg.wants("H").then(|| sqlite_h(&cfg));
     let table_restore = cfg.wants("T").then(|| sqlite_t(&cfg));
 
-    let wants_pg = cfg.wants("PG-W1") || cfg.wants("PG-W2") || cfg.wants("PG-B");
+    let wants_pg =
+        cfg.wants("PG-W1") || cfg.wants("PG-W2") || cfg.wants("PG-B") || cfg.wants("PG-C");
     match (&cfg.pg_url, wants_pg) {
         (None, _) | (_, false) => {
             if wants_pg {
@@ -1870,6 +1993,14 @@ fn main() {
                 let pair = pg::w2(&cfg, &schema, n, cfg.rounds(2));
                 let label = format!("PG-W2 {} updates, one txn", short_count(n));
                 lines.push(Line::from_pair(label, "postgres", &pair, None));
+            }
+            for what in [Capture::PlainUpdate, Capture::JournalUpdate] {
+                if cfg.wants("PG-C") {
+                    let n = cfg.ops(10_000);
+                    let pair = pg::c(&cfg, &schema, what, n, cfg.rounds(2));
+                    let label = capture_label("PG-C", what, n);
+                    lines.push(Line::from_pair(label, "postgres", &pair, Some(1.15)));
+                }
             }
             if cfg.wants("PG-B") {
                 let run = |what, rows, rounds| pg::b(&cfg, &schema, what, rows, rounds);

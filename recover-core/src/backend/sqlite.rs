@@ -189,12 +189,51 @@ impl JournalConn for SqliteConnection {
 
     fn enter_context(&mut self, context: &Context) -> QueryResult<Context> {
         let previous = read_context(self)?;
-        write_context(self, context)?;
+        // The changeset's id is the seq its first entry will take, so that the triggers only
+        // read the context (see `triggers::sqlite`): the write lock is held, no one else
+        // appends meanwhile.
+        let changeset_id = match context.changeset_id {
+            Some(id) => id,
+            None => self.next_seq(None)?.unwrap_or(1),
+        };
+        write_context(
+            self,
+            &Context {
+                changeset_id: Some(changeset_id),
+                ..context.clone()
+            },
+        )?;
         Ok(previous)
     }
 
     fn leave_context(&mut self, previous: &Context) -> QueryResult<Context> {
-        let current = read_context(self)?;
+        use crate::schema::recover_journal as j;
+        let mut current = read_context(self)?;
+        if let Some(id) = current.changeset_id {
+            // The changeset's entries are the ones at or after its first seq that carry its id.
+            let last: Option<i64> = j::table
+                .filter(j::seq.ge(id))
+                .filter(j::changeset_id.eq(id))
+                .select(diesel::dsl::max(j::seq))
+                .get_result(self)?;
+            match last {
+                Some(last) if last > id => replace_changeset(
+                    self,
+                    &ChangesetRow {
+                        id,
+                        last_seq: last,
+                        actor: current.actor.clone(),
+                        reason: current.reason.clone(),
+                        recorded_at: current
+                            .recorded_at
+                            .unwrap_or_else(crate::record::now_micros),
+                    },
+                )?,
+                Some(_) => {}
+                None => current.changeset_id = None,
+            }
+            current.last_seq = last.or(current.last_seq);
+        }
         write_context(self, previous)?;
         Ok(current)
     }

@@ -117,6 +117,8 @@ pub enum SqlKind {
     Numeric,
     /// A single-precision float (MySQL prints it with 6 digits: widened to double, exact).
     Float,
+    /// A double-precision float (SQLite's `json_object` prints 15 digits: printed with 17).
+    Double,
     /// JSON held as text (SQLite, PostgreSQL's `json`): embedded as JSON, not as a string,
     /// and compared as text where the type has no equality.
     Json,
@@ -142,6 +144,10 @@ impl KnownKind for diesel::sql_types::Numeric {
 
 impl KnownKind for diesel::sql_types::Float {
     const KIND: SqlKind = SqlKind::Float;
+}
+
+impl KnownKind for diesel::sql_types::Double {
+    const KIND: SqlKind = SqlKind::Double;
 }
 
 impl KnownKind for diesel::sql_types::Json {

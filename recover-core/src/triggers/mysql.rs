@@ -45,7 +45,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
                     SqlKind::Binary => format!("CONCAT('\\\\x', LOWER(HEX({value})))"),
                     SqlKind::Numeric => format!("CAST({value} AS CHAR)"),
                     SqlKind::Float => format!("CAST({value} AS DOUBLE)"),
-                    SqlKind::Json | SqlKind::Jsonb | SqlKind::Other => value,
+                    SqlKind::Double | SqlKind::Json | SqlKind::Jsonb | SqlKind::Other => value,
                 };
                 format!("{}, {value}", literal(name))
             })

@@ -40,6 +40,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
                     SqlKind::Numeric => format!("{value}::text"),
                     SqlKind::Binary
                     | SqlKind::Float
+                    | SqlKind::Double
                     | SqlKind::Json
                     | SqlKind::Jsonb
                     | SqlKind::Other => value,

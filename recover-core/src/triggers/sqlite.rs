@@ -6,11 +6,15 @@
 //! - **Context**: one row of `recover_context` (id 1), written by `journal.transaction` inside
 //!   its transaction and removed before it ends. SQLite has one writer at a time and triggers
 //!   cannot read TEMP tables, so a row in the main database, never committed, is the context.
+//!   Its changeset id is the seq the transaction's first entry will take (the journal's
+//!   largest plus one, under the write lock), so that a trigger only reads it; the changeset's
+//!   `recover_changesets` row is written when the context ends (`backend::sqlite`).
 //! - **Grouping outside a context**: SQLite cannot tell one transaction from the next inside a
 //!   trigger, so each changed row is a changeset of its own (a key change: one of two entries).
-//! - **Values**: `json_object` with SQLite's own values; a REAL is written with 17 significant
-//!   digits (exact; `json_object` keeps 15), a BLOB as `"\x…"` hex text, an infinite REAL as
-//!   `"Infinity"`. Booleans stay 0/1 and timestamps SQLite's text: the decoder accepts both.
+//! - **Values**: `json_object` with SQLite's own values, chosen by the column's SQL type: a
+//!   float is written with 17 significant digits (exact; `json_object` keeps 15) and an infinite
+//!   one as `"Infinity"`, binary as `"\x…"` hex text, JSON as JSON. Booleans stay 0/1 and
+//!   timestamps SQLite's text: the decoder accepts both.
 //! - **REPLACE** deletes the old row without firing the DELETE trigger unless
 //!   `PRAGMA recursive_triggers` is on: the INSERT trigger journals an insert of a key the
 //!   journal holds as present as an update from the journal's last image of it, so undo brings
@@ -45,6 +49,9 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
     } else {
         changed.join(" OR ")
     };
+    // One statement per entry, and nothing else: SQLite compiles a table's triggers into every
+    // statement that writes it, so their size is paid on each prepare (Diesel prepares an
+    // `update(..)` anew each time).
     let entry = |op: &str, row: &str, before: &str, after: &str, changeset: &str| {
         format!(
             "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
@@ -52,7 +59,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
              SELECT n.s, COALESCE(c.changeset_id, {changeset}), {entity}, {key}, {op}, {before}, \
              {after}, NULL, n.s, NULL, c.actor, c.reason, COALESCE(c.recorded_at, {now}) \
              FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM recover_journal) AS n \
-             LEFT JOIN recover_context AS c ON c.id = 1;\n  {CONTEXT_FOLLOWS}\n",
+             LEFT JOIN recover_context AS c ON c.id = 1;\n",
             key = key_text(spec, row),
             now = NOW,
         )
@@ -80,10 +87,8 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
     sql.push_str(&format!(
         "CREATE TRIGGER {rekey} AFTER UPDATE ON {table} WHEN {mark} IS NOT NULL AND NOT ({key_same}) \
          BEGIN\n  {}  {}  INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at) \
-         SELECT COALESCE(c.changeset_id, n.s - 1), n.s, c.actor, c.reason, \
-         COALESCE(c.recorded_at, {NOW}) FROM (SELECT MAX(seq) AS s FROM recover_journal) AS n \
-         LEFT JOIN recover_context AS c ON c.id = 1 WHERE true \
-         ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;\nEND;\n",
+         SELECT n.s - 1, n.s, NULL, NULL, {NOW} FROM (SELECT MAX(seq) AS s FROM recover_journal) \
+         AS n WHERE NOT EXISTS (SELECT 1 FROM recover_context WHERE id = 1);\nEND;\n",
         entry("'delete'", "OLD", &image("OLD"), "NULL", "n.s"),
         entry("'insert'", "NEW", "NULL", &image("NEW"), "n.s - 1"),
     ));
@@ -105,16 +110,6 @@ pub(crate) fn release_ddl(entity: &str) -> String {
 /// The SQL clock in microseconds (SQLite's has milliseconds); a context brings the
 /// application's clock instead.
 const NOW: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
-
-/// After each entry: inside a context, the entry joins its changeset, which gets (or extends)
-/// its `recover_changesets` row once it has more than one entry.
-const CONTEXT_FOLLOWS: &str = "UPDATE recover_context SET \
-     changeset_id = COALESCE(changeset_id, last_insert_rowid()), last_seq = last_insert_rowid() \
-     WHERE id = 1;\n  \
-     INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at) \
-     SELECT changeset_id, last_seq, actor, reason, recorded_at FROM recover_context \
-     WHERE id = 1 AND changeset_id < last_seq \
-     ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;";
 
 /// The key's canonical text, as recover's own `encode_key` writes it (serde_json): a single
 /// column as its JSON value, several as a JSON array.
@@ -139,9 +134,11 @@ fn image(spec: &TriggerSpec, row: &str) -> String {
             let value = match kind {
                 // JSON text (or SQLite's binary JSONB) embedded as JSON, not as a string.
                 SqlKind::Json | SqlKind::Jsonb => format!("json({value})"),
-                SqlKind::Binary | SqlKind::Numeric | SqlKind::Float | SqlKind::Other => {
-                    json_value(&value)
-                }
+                SqlKind::Float | SqlKind::Double => float(&value),
+                SqlKind::Binary => format!(
+                    "CASE WHEN {value} IS NULL THEN NULL ELSE '\\x' || lower(hex({value})) END"
+                ),
+                SqlKind::Numeric | SqlKind::Other => value,
             };
             format!("{}, {value}", literal(name))
         })
@@ -149,14 +146,13 @@ fn image(spec: &TriggerSpec, row: &str) -> String {
     format!("json_object({})", pairs.join(", "))
 }
 
-/// One value as JSON, exact for every storage class.
-fn json_value(value: &str) -> String {
+/// A REAL as JSON, exact: 17 significant digits (`json_object` writes 15), and the infinities
+/// as text.
+fn float(value: &str) -> String {
     format!(
-        "CASE typeof({value}) \
-         WHEN 'real' THEN CASE WHEN {value} > 1.7976931348623157e308 THEN 'Infinity' \
+        "CASE WHEN {value} IS NULL THEN NULL \
+         WHEN {value} > 1.7976931348623157e308 THEN 'Infinity' \
          WHEN {value} < -1.7976931348623157e308 THEN '-Infinity' \
-         ELSE json(printf('%!.17g', {value})) END \
-         WHEN 'blob' THEN '\\x' || lower(hex({value})) \
-         ELSE {value} END"
+         ELSE json(printf('%!.17g', {value})) END"
     )
 }
