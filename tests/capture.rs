@@ -573,11 +573,13 @@ fn bad_input_writes_nothing<C: TestDb>(conn: &mut C) {
 
 /// A trigger of the name capture uses on `users`, made by someone else.
 fn foreign_trigger<C: TestDb>() -> String {
-    match C::CAPTURE_TRIGGERS {
-        1 => "CREATE OR REPLACE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
-              CREATE TRIGGER recover_capture AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION audit()",
-        3 => "CREATE TRIGGER recover_capture_users_insert AFTER INSERT ON users FOR EACH ROW SET @audit = 1",
-        _ => "CREATE TRIGGER recover_capture_users_insert AFTER INSERT ON users BEGIN SELECT 1; END",
+    if C::CAPTURE_TRIGGERS == 1 {
+        "CREATE OR REPLACE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
+         CREATE TRIGGER recover_capture AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION audit()"
+    } else {
+        // SQLite and MySQL alike.
+        "CREATE TRIGGER recover_capture_users_insert AFTER INSERT ON users FOR EACH ROW \
+         BEGIN DELETE FROM memberships WHERE 0 = 1; END"
     }
     .to_owned()
 }

@@ -22,9 +22,9 @@
 
 use super::{ident, literal, SqlKind, TriggerSpec};
 
-/// The triggers' names on a table: insert, update (same key), key change, delete.
-pub(crate) fn trigger_names(entity: &str) -> [String; 4] {
-    ["insert", "update", "rekey", "delete"].map(|what| format!("recover_capture_{entity}_{what}"))
+/// The triggers' names on a table: insert, update, delete.
+pub(crate) fn trigger_names(entity: &str) -> [String; 3] {
+    ["insert", "update", "delete"].map(|what| format!("recover_capture_{entity}_{what}"))
 }
 
 /// The DDL that installs (or replaces) the capture triggers of one table.
@@ -32,7 +32,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
     let table = ident(spec.entity);
     let entity = literal(spec.entity);
     let mark = literal(&spec.fingerprint());
-    let [insert, update, rekey, delete] = trigger_names(spec.entity).map(|n| ident(&n));
+    let [insert, update, delete] = trigger_names(spec.entity).map(|n| ident(&n));
     let mut sql = release_ddl(spec.entity);
     let key_same = spec
         .key
@@ -49,52 +49,60 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
     } else {
         changed.join(" OR ")
     };
-    // One statement per entry, and nothing else: SQLite compiles a table's triggers into every
-    // statement that writes it, so their size is paid on each prepare (Diesel prepares an
-    // `update(..)` anew each time).
-    let entry = |op: &str, row: &str, before: &str, after: &str, changeset: &str| {
+    // As little SQL as possible, one INSERT a trigger: SQLite compiles a table's triggers into
+    // every statement that writes it, so their size is paid on each prepare (and Diesel
+    // prepares an `update(..)` anew every time). `$rows` gives each entry's offset from the
+    // new seq, op, key and images.
+    let entries = |rows: &str| {
         format!(
             "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
              before_image, after_image, undoes, undo_next, redo_next, actor, reason, recorded_at) \
-             SELECT n.s, COALESCE(c.changeset_id, {changeset}), {entity}, {key}, {op}, {before}, \
-             {after}, NULL, n.s, NULL, c.actor, c.reason, COALESCE(c.recorded_at, {now}) \
+             SELECT n.s + r.k, COALESCE(c.changeset_id, n.s), {entity}, r.key, r.op, r.before, \
+             r.after, NULL, n.s + r.k, NULL, c.actor, c.reason, COALESCE(c.recorded_at, {NOW}) \
              FROM (SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM recover_journal) AS n \
-             LEFT JOIN recover_context AS c ON c.id = 1;\n",
-            key = key_text(spec, row),
-            now = NOW,
+             JOIN ({rows}) AS r LEFT JOIN recover_context AS c ON c.id = 1 ORDER BY r.k;\n"
         )
     };
-    let image = |row: &str| image(spec, row);
+    let (old_key, new_key) = (key_text(spec, "OLD"), key_text(spec, "NEW"));
+    let (old_image, new_image) = (image(spec, "OLD"), image(spec, "NEW"));
     // REPLACE removes the row it replaces without firing the DELETE trigger (unless
     // `recursive_triggers` is on): an insert of a key the journal holds as present is journaled
     // as an update from the journal's last image of it.
-    let previous = format!(
-        "(SELECT after_image FROM recover_journal WHERE entity = {entity} AND entity_key = {} \
-         ORDER BY seq DESC LIMIT 1)",
-        key_text(spec, "NEW")
-    );
-    let op = format!("CASE WHEN {previous} IS NULL THEN 'insert' ELSE 'update' END");
-    let insert_entry = entry(&op, "NEW", &previous, &image("NEW"), "n.s");
-    sql.push_str(&format!(
-        "CREATE TRIGGER {insert} AFTER INSERT ON {table} WHEN {mark} IS NOT NULL BEGIN\n  {insert_entry}END;\n",
+    let inserted = entries(&format!(
+        "SELECT 0 AS k, {new_key} AS key, \
+         CASE WHEN p.image IS NULL THEN 'insert' ELSE 'update' END AS op, \
+         p.image AS before, {new_image} AS after FROM (SELECT (SELECT after_image \
+         FROM recover_journal WHERE entity = {entity} AND entity_key = {new_key} \
+         ORDER BY seq DESC LIMIT 1) AS image) AS p"
     ));
     sql.push_str(&format!(
-        "CREATE TRIGGER {update} AFTER UPDATE ON {table} WHEN {mark} IS NOT NULL AND {key_same} \
-         AND ({changed}) BEGIN\n  {}END;\n",
-        entry("'update'", "NEW", &image("OLD"), &image("NEW"), "n.s"),
+        "CREATE TRIGGER {insert} AFTER INSERT ON {table} WHEN {mark} IS NOT NULL BEGIN\n  \
+         {inserted}END;\n"
     ));
-    // A key change: the old key removed and the new one created, in one changeset.
+    // Same key: an update entry. A key change: the old key removed and the new one created,
+    // in one changeset (outside a context, its `recover_changesets` row is written here).
+    let updated = entries(&format!(
+        "SELECT t.k, CASE t.op WHEN 'delete' THEN {old_key} ELSE {new_key} END AS key, t.op, \
+         CASE t.op WHEN 'insert' THEN NULL ELSE {old_image} END AS before, \
+         CASE t.op WHEN 'delete' THEN NULL ELSE {new_image} END AS after \
+         FROM (SELECT 0 AS k, 'update' AS op WHERE {key_same} \
+         UNION ALL SELECT 0, 'delete' WHERE NOT ({key_same}) \
+         UNION ALL SELECT 1, 'insert' WHERE NOT ({key_same})) AS t"
+    ));
     sql.push_str(&format!(
-        "CREATE TRIGGER {rekey} AFTER UPDATE ON {table} WHEN {mark} IS NOT NULL AND NOT ({key_same}) \
-         BEGIN\n  {}  {}  INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at) \
+        "CREATE TRIGGER {update} AFTER UPDATE ON {table} WHEN {mark} IS NOT NULL \
+         AND (NOT ({key_same}) OR {changed}) BEGIN\n  {updated}  \
+         INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at) \
          SELECT n.s - 1, n.s, NULL, NULL, {NOW} FROM (SELECT MAX(seq) AS s FROM recover_journal) \
-         AS n WHERE NOT EXISTS (SELECT 1 FROM recover_context WHERE id = 1);\nEND;\n",
-        entry("'delete'", "OLD", &image("OLD"), "NULL", "n.s"),
-        entry("'insert'", "NEW", "NULL", &image("NEW"), "n.s - 1"),
+         AS n WHERE NOT ({key_same}) AND NOT EXISTS (SELECT 1 FROM recover_context WHERE id = 1);\n\
+         END;\n"
+    ));
+    let deleted = entries(&format!(
+        "SELECT 0 AS k, {old_key} AS key, 'delete' AS op, {old_image} AS before, NULL AS after"
     ));
     sql.push_str(&format!(
-        "CREATE TRIGGER {delete} AFTER DELETE ON {table} WHEN {mark} IS NOT NULL BEGIN\n  {}END;\n",
-        entry("'delete'", "OLD", &image("OLD"), "NULL", "n.s"),
+        "CREATE TRIGGER {delete} AFTER DELETE ON {table} WHEN {mark} IS NOT NULL BEGIN\n  \
+         {deleted}END;\n"
     ));
     sql
 }
