@@ -659,3 +659,84 @@ fn mysql_refuses_cascading_foreign_keys() {
     conn.exec("ALTER TABLE memberships ADD CONSTRAINT member_account FOREIGN KEY (user_id) REFERENCES accounts (id) ON DELETE RESTRICT");
     recover::capture::<Membership>(conn).unwrap();
 }
+
+/// A pooled connection handed back after a `journal.transaction` carries no context into the
+/// next transaction that uses it.
+#[test]
+fn sqlite_pooled_connection_reused_has_no_context() {
+    use diesel::r2d2::{ConnectionManager, Pool};
+    let db = common::sqlite_file("capture_pool", true);
+    let url = db.path.clone().unwrap();
+    let pool = Pool::builder()
+        .max_size(1)
+        .build(ConnectionManager::<SqliteConnection>::new(url))
+        .unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        capture_all(&mut *conn);
+        Journal::new()
+            .actor("ops")
+            .transaction(&mut *conn, |conn| {
+                conn.exec(
+                    "INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'a', 1, 'open')",
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+    let mut again = pool.get().unwrap();
+    again.exec("UPDATE accounts SET balance = 2 WHERE id = 1");
+    let actors: Vec<_> = again.journal_rows().into_iter().map(|r| r.actor).collect();
+    assert_eq!(actors, [Some("ops".to_owned()), None]);
+}
+
+/// A connection inside a `journal.transaction` and another one writing at the same time: each
+/// entry gets its own connection's context, and nothing crosses over.
+fn concurrent_connections_do_not_share_context<C: TestDb + Send>(mut db: common::Fresh<C>) {
+    let reopen = db.reopen.take().expect("a server");
+    let conn = &mut db.conn;
+    capture_all(conn);
+    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'a', 0, 'open')");
+    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (2, 'b', 0, 'open')");
+    let (inside, other_may_write) = std::sync::mpsc::channel();
+    let (written, other_wrote) = std::sync::mpsc::channel();
+    let mut other = reopen();
+    let other = std::thread::spawn(move || {
+        other_may_write.recv().unwrap();
+        other.exec("UPDATE accounts SET balance = 2 WHERE id = 2");
+        written.send(()).unwrap();
+    });
+    Journal::new()
+        .actor("ops")
+        .transaction(conn, |conn| {
+            // The other connection writes while this context is set (before this transaction
+            // takes the journal's counter lock on MySQL, which serialises captured writers).
+            inside.send(()).unwrap();
+            other_wrote.recv().unwrap();
+            conn.exec("UPDATE accounts SET balance = 1 WHERE id = 1");
+            Ok(())
+        })
+        .unwrap();
+    other.join().unwrap();
+    let rows = conn.journal_rows();
+    let by_key: Vec<_> = rows
+        .iter()
+        .filter(|r| r.op == "update")
+        .map(|r| (r.entity_key.as_str(), r.actor.as_deref()))
+        .collect();
+    assert_eq!(by_key.len(), 2, "{rows:?}");
+    assert!(by_key.contains(&("1", Some("ops"))), "{by_key:?}");
+    assert!(by_key.contains(&("2", None)), "{by_key:?}");
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_concurrent_connections_do_not_share_context() {
+    concurrent_connections_do_not_share_context(common::postgres("capture_concurrent", true));
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_concurrent_connections_do_not_share_context() {
+    concurrent_connections_do_not_share_context(common::mysql("capture_concurrent", true));
+}

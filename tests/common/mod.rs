@@ -270,6 +270,8 @@ pub struct Fresh<C> {
     cleanup: Option<Cleanup<C>>,
     /// Opens another connection to the same database (not for SQLite in memory).
     pub reopen: Option<Box<dyn Fn() -> C>>,
+    /// The SQLite file's path.
+    pub path: Option<String>,
 }
 
 impl<C> Drop for Fresh<C> {
@@ -296,6 +298,7 @@ pub fn sqlite_memory(_test: &str, install: bool) -> Fresh<SqliteConnection> {
         conn,
         cleanup: None,
         reopen: None,
+        path: None,
     }
 }
 
@@ -313,6 +316,7 @@ pub fn sqlite_file(test: &str, install: bool) -> Fresh<SqliteConnection> {
         recover::install(&mut conn).unwrap();
     }
     let reopen_path = path.clone();
+    let path_text = path.to_string_lossy().into_owned();
     Fresh {
         conn,
         cleanup: Some(Box::new(move |_| {
@@ -325,6 +329,7 @@ pub fn sqlite_file(test: &str, install: bool) -> Fresh<SqliteConnection> {
             conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
             conn
         })),
+        path: Some(path_text),
     }
 }
 
@@ -356,6 +361,7 @@ pub fn postgres(test: &str, install: bool) -> Fresh<diesel::pg::PgConnection> {
                 .unwrap();
             conn
         })),
+        path: None,
     }
 }
 
@@ -389,6 +395,7 @@ pub fn mysql(test: &str, install: bool) -> Fresh<diesel::mysql::MysqlConnection>
                 .unwrap();
             conn
         })),
+        path: None,
     }
 }
 
