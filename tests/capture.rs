@@ -692,6 +692,7 @@ fn sqlite_pooled_connection_reused_has_no_context() {
 
 /// A connection inside a `journal.transaction` and another one writing at the same time: each
 /// entry gets its own connection's context, and nothing crosses over.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn concurrent_connections_do_not_share_context<C: TestDb + Send>(mut db: common::Fresh<C>) {
     let reopen = db.reopen.take().expect("a server");
     let conn = &mut db.conn;
