@@ -5,136 +5,11 @@
 //! the after-images read back by key, 1,000 keys a statement, and the entries inserted 100 to
 //! a statement: a handful of round trips for thousands of rows, not one per row.
 
-use diesel::expression::{AppearsOnTable, Expression, NonAggregate};
-use diesel::query_builder::QueryId;
-use diesel::sql_types::BoolOrNullableBool;
-use diesel::AsChangeset;
-
 use crate::error::Error;
 use crate::history::Op;
-use crate::image;
-use crate::model::{Recoverable, RowStore};
+use crate::model::{BulkChanges, BulkFilter, Recoverable, RowStore};
 use crate::record::{Change, Recording};
-
-/// A Diesel filter expression on `T`'s table that [`Journal::update_where`] and
-/// [`Journal::delete_where`] take: any boolean expression of its columns, such as
-/// `accounts::balance.lt(0)` or `accounts::status.eq("closed").and(accounts::note.is_null())`.
-///
-/// Implemented for every such expression that renders on each backend recover is built with.
-///
-/// [`Journal::update_where`]: crate::Journal::update_where
-/// [`Journal::delete_where`]: crate::Journal::delete_where
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a filter on the table of `{T}`",
-    label = "expected a boolean Diesel expression on the columns of `{T}`'s table",
-    note = "write it as for `{T}`'s table's `.filter(..)`, e.g. `accounts::balance.lt(0)`"
-)]
-pub trait BulkFilter<T: Recoverable>:
-    Expression<SqlType: BoolOrNullableBool>
-    + AppearsOnTable<T::Table>
-    + NonAggregate
-    + QueryId
-    + Clone
-    + SqlOnEveryBackend
-{
-}
-
-impl<T, F> BulkFilter<T> for F
-where
-    T: Recoverable,
-    F: Expression<SqlType: BoolOrNullableBool>
-        + AppearsOnTable<T::Table>
-        + NonAggregate
-        + QueryId
-        + Clone
-        + SqlOnEveryBackend,
-{
-}
-
-/// A Diesel changeset on `T`'s table that [`Journal::update_where`] takes: what `.set(..)`
-/// takes, such as `accounts::status.eq("frozen")` or a tuple of such assignments.
-///
-/// [`Journal::update_where`]: crate::Journal::update_where
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a changeset of the table of `{T}`",
-    label = "expected what `diesel::update(..).set(..)` takes for `{T}`'s table",
-    note = "write it as for `.set(..)`, e.g. `accounts::status.eq(\"frozen\")` or a tuple of such assignments"
-)]
-pub trait BulkChanges<T: Recoverable>:
-    AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend>
-{
-}
-
-impl<T, V> BulkChanges<T> for V
-where
-    T: Recoverable,
-    V: AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend>,
-{
-}
-
-/// Declares a trait that is `QueryFragment<$backend>` when `$feature` is on, and holds for
-/// every type otherwise: a bound that asks for SQL only on the backends recover is built with.
-macro_rules! sql_on {
-    ($name:ident, $feature:literal, $backend:ty) => {
-        #[doc = concat!("Renders as SQL on ", stringify!($backend), " (when recover's `", $feature, "` feature is on).")]
-        #[cfg(feature = $feature)]
-        #[doc(hidden)]
-        pub trait $name: diesel::query_builder::QueryFragment<$backend> {}
-        #[cfg(feature = $feature)]
-        impl<Q: diesel::query_builder::QueryFragment<$backend> + ?Sized> $name for Q {}
-
-        #[doc = concat!("Renders as SQL on ", stringify!($backend), " (when recover's `", $feature, "` feature is on).")]
-        #[cfg(not(feature = $feature))]
-        #[doc(hidden)]
-        pub trait $name {}
-        #[cfg(not(feature = $feature))]
-        impl<Q: ?Sized> $name for Q {}
-    };
-}
-
-sql_on!(SqlOnSqlite, "sqlite", diesel::sqlite::Sqlite);
-sql_on!(SqlOnPg, "postgres", diesel::pg::Pg);
-sql_on!(SqlOnMysql, "mysql", diesel::mysql::Mysql);
-
-/// Renders as SQL on every backend recover is built with.
-#[doc(hidden)]
-pub trait SqlOnEveryBackend: SqlOnSqlite + SqlOnPg + SqlOnMysql {}
-
-impl<Q: SqlOnSqlite + SqlOnPg + SqlOnMysql + ?Sized> SqlOnEveryBackend for Q {}
-
-/// A query run as a prepared statement of its own and closed after use, never cached.
-///
-/// MySQL reports a deadlock in a locking read of many rows after the result set's header;
-/// the C client then leaves the statement waiting for rows, and the next run of a cached
-/// statement hangs. The bulk read of the before-images runs through this on MySQL.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub struct Uncached<Q>(pub Q);
-
-impl<Q> diesel::query_builder::QueryId for Uncached<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Uncached<Q> {
-    type SqlType = Q::SqlType;
-}
-
-impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Uncached<Q>
-where
-    DB: diesel::backend::Backend,
-    Q: diesel::query_builder::QueryFragment<DB>,
-{
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
-    ) -> diesel::QueryResult<()> {
-        out.unsafe_to_cache_prepared();
-        self.0.walk_ast(out)
-    }
-}
-
-impl<Q, C> diesel::RunQueryDsl<C> for Uncached<Q> {}
+use crate::row_image;
 
 /// Records an update of every row `filter` matches: one entry per row, before- and
 /// after-image, in the caller's recording (one changeset).
@@ -166,11 +41,11 @@ where
     }
     let mut entries = Vec::with_capacity(before.len());
     for (old, new) in before.iter().zip(&after) {
-        let key = image::encode_key::<T>(&old.key())?;
-        if image::encode_key::<T>(&new.key())? != key {
+        let key = row_image::encode_key::<T>(&old.key())?;
+        if row_image::encode_key::<T>(&new.key())? != key {
             return Err(KEY_CHANGED);
         }
-        let (old, new) = (image::encode(old)?, image::encode(new)?);
+        let (old, new) = (row_image::encode(old)?, row_image::encode(new)?);
         // On a captured table the triggers journaled every row whose values changed; the rows
         // that matched but kept their values are journaled here, as without capture.
         if !captured || old == new {
@@ -211,8 +86,8 @@ where
         .iter()
         .map(|old| {
             Ok(Change {
-                key: image::encode_key::<T>(&old.key())?,
-                before: Some(image::encode(old)?),
+                key: row_image::encode_key::<T>(&old.key())?,
+                before: Some(row_image::encode(old)?),
                 after: None,
             })
         })

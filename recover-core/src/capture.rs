@@ -6,9 +6,10 @@
 //! captured table whose triggers went missing or were generated for other columns.
 
 use crate::backend::{JournalConn, Scope};
-use crate::check::Problem;
+use crate::entity_check::Problem;
 use crate::error::Error;
-use crate::model::Recoverable;
+use crate::model::{trigger_spec, Recoverable};
+use crate::registry;
 use crate::triggers::{literal, TriggerSpec};
 
 /// Turns capture mode on for `T`'s table: from now on every INSERT, UPDATE and DELETE on it —
@@ -39,7 +40,7 @@ pub fn capture<T: Recoverable>(conn: &mut impl JournalConn) -> Result<(), Error>
 }
 
 fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error> {
-    let spec = TriggerSpec::of::<T>();
+    let spec = trigger_spec::<T>();
     let ddl = C::capture_ddl(&spec);
     conn.atomically(Scope::Many, |conn| {
         // The journal must exist; the capture tables of an older install are added.
@@ -96,7 +97,7 @@ fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
 /// std::fs::write("migrations/2026-12-01-capture-notes/up.sql", ddl)?;
 /// ```
 pub fn capture_sql<T: Recoverable, C: JournalConn>() -> String {
-    let spec = TriggerSpec::of::<T>();
+    let spec = trigger_spec::<T>();
     C::capture_ddl(&spec) + &register_sql(&spec, std::any::type_name::<T>())
 }
 
@@ -142,10 +143,7 @@ pub(crate) fn check_captures<C: JournalConn>(conn: &mut C) -> Result<Vec<Problem
     let mut problems = Vec::new();
     for entity in captured {
         let model = conn.captured_by(&entity)?;
-        let Some(registration) = C::registrations(&entity)
-            .find(|r| Some((r.model)()) == model.as_deref())
-            .or_else(|| C::registered(&entity))
-        else {
+        let Some(registration) = registry::registered::<C>(&entity, model.as_deref()) else {
             continue;
         };
         let expected = (registration.spec)().fingerprint();

@@ -1,34 +1,15 @@
-//! Changesets: several recorded changes, one id, all-or-nothing.
+//! Changesets: several recorded changes, one id, all-or-nothing, undone together.
+
+use std::collections::HashSet;
 
 use crate::backend::{JournalConn, Scope};
-use crate::bulk::{self, BulkChanges, BulkFilter};
+use crate::bulk;
+use crate::changeset_id::ChangesetId;
 use crate::error::Error;
-use crate::model::{Recoverable, RowStore};
+use crate::model::{BulkChanges, BulkFilter, Recoverable, RowStore};
 use crate::record::{self, Recording};
+use crate::registry;
 use crate::revert::{self, At};
-
-/// The id of a changeset: every recording call gets one, and `Journal::undo_changeset` takes it.
-///
-/// It is the seq of the changeset's first journal entry (`recover_journal.changeset_id`), so it
-/// can be stored and turned back into an id with [`ChangesetId::from`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChangesetId(pub(crate) i64);
-
-impl ChangesetId {
-    /// The id of a changeset block that recorded nothing; undoing it does nothing.
-    pub const EMPTY: ChangesetId = ChangesetId(0);
-
-    /// The id as stored in `recover_journal.changeset_id`.
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl From<i64> for ChangesetId {
-    fn from(id: i64) -> Self {
-        ChangesetId(id)
-    }
-}
 
 /// The recording handle inside [`Journal::changeset`](crate::Journal::changeset): every change
 /// made through it joins the one changeset, in the one transaction.
@@ -123,4 +104,31 @@ impl<'c, 'j, C: JournalConn> ChangesetTx<'c, 'j, C> {
     pub fn conn(&mut self) -> &mut C {
         self.conn
     }
+}
+
+/// Reverts every entry of a changeset, newest first. The conflict baseline of each entity is
+/// the changeset's own last after-image of it.
+pub(crate) fn undo_changeset<C: JournalConn>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    changeset: ChangesetId,
+) -> Result<(), Error> {
+    if changeset == ChangesetId::EMPTY {
+        return Ok(());
+    }
+    let id = changeset.0;
+    let last = conn.changeset_last_seq(id)?.unwrap_or(id);
+    let entries = conn.changeset_entries(id, last)?;
+    if entries.is_empty() {
+        return Err(Error::ChangesetNotFound(changeset));
+    }
+    let mut seen = HashSet::new();
+    for entry in entries.iter().rev() {
+        let revert = registry::registered::<C>(&entry.entity, None)
+            .ok_or_else(|| Error::UnknownEntity(entry.entity.clone()))?
+            .revert;
+        let first_of_entity = seen.insert((entry.entity.as_str(), entry.entity_key.as_str()));
+        revert(conn, rec, entry, first_of_entity)?;
+    }
+    Ok(())
 }

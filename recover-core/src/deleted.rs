@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use crate::backend::JournalConn;
 use crate::error::Error;
-use crate::image;
 use crate::model::Recoverable;
+use crate::row_image;
 
 /// An entity whose newest journal entry removed its row (a delete, an undone insert, a restore
 /// to a time before it existed), with the row as it was last.
@@ -37,7 +37,7 @@ pub(crate) fn page<T: Recoverable, C: JournalConn>(
         .into_iter()
         .map(|row| {
             let text = row.before_image.as_deref().unwrap_or_default();
-            let last = image::decode::<T>(row.seq, text, &row.entity_key)?;
+            let last = row_image::decode::<T>(row.seq, text, &row.entity_key)?;
             let deleted_at = DateTime::from_timestamp_micros(row.recorded_at).ok_or_else(|| {
                 Error::CorruptJournal {
                     seq: row.seq,

@@ -1,6 +1,6 @@
 //! The one error type of `recover`.
 
-use crate::changeset::ChangesetId;
+use crate::changeset_id::ChangesetId;
 
 /// Everything that can go wrong in `recover`.
 ///

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::backend::JournalConn;
-use crate::changeset::ChangesetId;
+use crate::changeset_id::ChangesetId;
 use crate::error::Error;
-use crate::image;
 use crate::model::Recoverable;
+use crate::row_image;
 use crate::schema::EntryRow;
 
 /// What a journal entry did.
@@ -100,14 +100,14 @@ impl<T: Recoverable> Entry<T> {
         let op = Op::parse(row.seq, &row.op)?;
         let parse = |text: &Option<String>| {
             text.as_deref()
-                .map(|text| image::parse_canonical::<T>(row.seq, text))
+                .map(|text| row_image::parse_canonical::<T>(row.seq, text))
                 .transpose()
         };
         let before_map = parse(&row.before_image)?;
         let after_map = parse(&row.after_image)?;
         let decode = |map: &Option<serde_json::Map<String, serde_json::Value>>| {
             map.as_ref()
-                .map(|map| image::decode_map::<T>(row.seq, map, &row.entity_key))
+                .map(|map| row_image::decode_map::<T>(row.seq, map, &row.entity_key))
                 .transpose()
         };
         let before = decode(&before_map)?;
@@ -128,7 +128,7 @@ impl<T: Recoverable> Entry<T> {
             actor: row.actor,
             reason: row.reason,
             recorded_at,
-            changed: image::changed_columns::<T>(before_map.as_ref(), after_map.as_ref()),
+            changed: row_image::changed_columns::<T>(before_map.as_ref(), after_map.as_ref()),
         })
     }
 }
@@ -140,7 +140,7 @@ pub(crate) fn page<T: Recoverable, C: JournalConn>(
     after_seq: i64,
     limit: usize,
 ) -> Result<Vec<Entry<T>>, Error> {
-    let key_text = image::encode_key::<T>(key)?;
+    let key_text = row_image::encode_key::<T>(key)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     conn.entries_page(T::ENTITY, &key_text, after_seq, limit)?
         .into_iter()

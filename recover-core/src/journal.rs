@@ -3,14 +3,16 @@
 use std::sync::Arc;
 
 use crate::backend::{JournalConn, Scope};
-use crate::bulk::{self, BulkChanges, BulkFilter};
-use crate::changeset::{ChangesetId, ChangesetTx};
+use crate::bulk;
+use crate::changeset::{self, ChangesetTx};
+use crate::changeset_id::ChangesetId;
+use crate::clock::now_micros;
 use crate::deleted::{self, Deleted};
 use crate::error::Error;
 use crate::history::{self, Entry};
-use crate::model::{Recoverable, RowStore};
+use crate::model::{BulkChanges, BulkFilter, Recoverable, RowStore};
 use crate::prune::{self, PruneReport, Retention};
-use crate::record::{self, now_micros, Recording};
+use crate::record::{self, Recording, Settings};
 use crate::redact::{self, RedactReport};
 use crate::revert::{self, At};
 use crate::table::{self, Progress};
@@ -23,9 +25,9 @@ use crate::triggers::Context;
 /// inside the caller's transaction.
 #[derive(Debug, Clone, Default)]
 pub struct Journal {
-    pub(crate) actor: Option<Arc<str>>,
-    pub(crate) reason: Option<Arc<str>>,
-    pub(crate) force: bool,
+    actor: Option<Arc<str>>,
+    reason: Option<Arc<str>>,
+    force: bool,
 }
 
 impl Journal {
@@ -53,6 +55,15 @@ impl Journal {
         self
     }
 
+    /// What each recording takes from this journal.
+    fn settings(&self) -> Settings<'_> {
+        Settings {
+            actor: self.actor.as_deref(),
+            reason: self.reason.as_deref(),
+            force: self.force,
+        }
+    }
+
     /// Runs `f` as one changeset, all-or-nothing.
     fn record<C: JournalConn>(
         &self,
@@ -61,7 +72,7 @@ impl Journal {
         f: impl FnOnce(&mut C, &mut Recording<'_>) -> Result<(), Error>,
     ) -> Result<ChangesetId, Error> {
         conn.atomically(scope, |conn| {
-            let mut rec = Recording::new(self);
+            let mut rec = Recording::new(self.settings());
             f(conn, &mut rec)?;
             rec.finish(conn)
         })
@@ -283,7 +294,7 @@ impl Journal {
         columns: &[&str],
     ) -> Result<RedactReport, Error> {
         conn.atomically(Scope::Many, |conn| {
-            redact::redact::<T, _>(conn, self, key, columns)
+            redact::redact::<T, _>(conn, self.settings(), key, columns)
         })
     }
 
@@ -326,7 +337,7 @@ impl Journal {
         f: impl FnOnce(&mut ChangesetTx<'_, '_, C>) -> Result<(), Error>,
     ) -> Result<ChangesetId, Error> {
         conn.atomically(Scope::Many, |conn| {
-            let mut tx = ChangesetTx::new(conn, Recording::new(self));
+            let mut tx = ChangesetTx::new(conn, Recording::new(self.settings()));
             f(&mut tx)?;
             tx.finish()
         })
@@ -379,7 +390,7 @@ impl Journal {
         changeset: ChangesetId,
     ) -> Result<ChangesetId, Error> {
         self.record(conn, Scope::Many, |conn, rec| {
-            revert::undo_changeset(conn, rec, changeset)
+            changeset::undo_changeset(conn, rec, changeset)
         })
     }
 }

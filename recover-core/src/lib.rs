@@ -4,49 +4,64 @@
 //! Users depend on the `recover` facade crate, which re-exports this crate and the
 //! `#[derive(Recoverable)]` macro.
 
+// The layers, from the ground up: a module uses only modules of its own layer and of the
+// layers listed before it.
+// ground: the error, the clock, changeset ids, images and the values in them.
+mod changeset_id;
+mod clock;
+mod codec;
+mod error;
+mod image;
+// storage: the journal's tables, SQL per backend, capture triggers per backend.
 mod backend;
+mod schema;
+mod triggers;
+// the model: what the derive implements, and a model's rows and keys as journal text.
+mod model;
+mod row_image;
+// the engine: record one change, read a history, revert one entry.
+mod history;
+mod record;
+mod revert;
+// capabilities built from the engine.
 mod bulk;
 mod capture;
 mod changeset;
 mod check;
-mod codec;
 mod deleted;
-mod error;
-mod history;
-mod image;
-mod journal;
-mod model;
+mod entity_check;
 mod prune;
-mod record;
 mod redact;
-mod revert;
-mod schema;
+mod registry;
 mod table;
-mod triggers;
+// the face.
+mod journal;
 
-pub use backend::JournalConn;
-pub use bulk::{BulkChanges, BulkFilter};
+pub use backend::{install, JournalConn};
 pub use capture::{capture, capture_sql, release};
-pub use changeset::{ChangesetId, ChangesetTx};
-pub use check::{check, Problem, Report};
+pub use changeset::ChangesetTx;
+pub use changeset_id::ChangesetId;
+pub use check::{check, Report};
 pub use deleted::Deleted;
+pub use entity_check::Problem;
 pub use error::Error;
 pub use history::{Entry, Op};
+pub use image::ImageColumn;
 pub use journal::Journal;
-pub use model::{ImageColumn, Recoverable, RowStore};
+pub use model::{BulkChanges, BulkFilter, Recoverable, RowStore};
 pub use prune::{PruneReport, Retention};
 pub use redact::RedactReport;
 pub use revert::At;
-pub use schema::install;
 pub use table::Progress;
 
 /// What `#[derive(Recoverable)]` expands to refers to; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::backend::Registration;
-    pub use crate::bulk::{BulkChanges, BulkFilter, Uncached};
-    pub use crate::image::{decode_untrusted, ImageReader, ImageWriter};
-    pub use crate::model::SkippedDefault;
+    pub use crate::backend::Uncached;
+    pub use crate::image::{ImageReader, ImageWriter};
+    pub use crate::model::{BulkChanges, BulkFilter, SkippedDefault};
+    pub use crate::registry::Registration;
+    pub use crate::row_image::decode_untrusted;
     pub use crate::triggers::{KindOf, SqlKind, ViaKnownKind, ViaOtherKind};
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};
     pub use diesel;

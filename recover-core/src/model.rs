@@ -1,12 +1,17 @@
-//! What `#[derive(Recoverable)]` implements: the model's description and its row access.
+//! What `#[derive(Recoverable)]` implements: the model's description and its row access, with
+//! the filters and changesets its bulk access takes.
 
+use diesel::expression::{AppearsOnTable, Expression, NonAggregate};
+use diesel::query_builder::QueryId;
+use diesel::sql_types::BoolOrNullableBool;
+use diesel::AsChangeset;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::backend::JournalConn;
-use crate::bulk::{BulkChanges, BulkFilter};
+use crate::backend::{JournalConn, SqlOnEveryBackend};
 use crate::error::Error;
-use crate::image::{ImageReader, ImageWriter};
+use crate::image::{ImageColumn, ImageReader, ImageWriter};
+use crate::triggers::{SqlKind, TriggerSpec};
 
 /// A Diesel model whose changes `recover` can journal and revert.
 ///
@@ -32,7 +37,7 @@ pub trait Recoverable: Sized + 'static {
 
     /// What each image column's SQL type asks of a capture trigger, in `COLUMNS` order.
     #[doc(hidden)]
-    fn column_kinds() -> Vec<crate::triggers::SqlKind>;
+    fn column_kinds() -> Vec<SqlKind>;
 
     /// This row's key.
     fn key(&self) -> Self::Key;
@@ -42,17 +47,6 @@ pub trait Recoverable: Sized + 'static {
 
     #[doc(hidden)]
     fn from_image(image: &ImageReader<'_>) -> Result<Self, Error>;
-}
-
-/// One column of a model's image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageColumn {
-    /// The SQL column name (Diesel's `Column::NAME`).
-    pub name: &'static str,
-    /// Names the column had in older images (`#[recover(renamed_from = "..")]`).
-    pub renamed_from: &'static [&'static str],
-    /// Whether it is a key column.
-    pub key: bool,
 }
 
 /// A connection on which rows of `T` can be read and written: implemented by
@@ -94,6 +88,62 @@ pub trait RowStore<T: Recoverable>: JournalConn {
     fn delete_where<F: BulkFilter<T>>(&mut self, filter: F) -> diesel::QueryResult<usize>;
 }
 
+/// A Diesel filter expression on `T`'s table that [`Journal::update_where`] and
+/// [`Journal::delete_where`] take: any boolean expression of its columns, such as
+/// `accounts::balance.lt(0)` or `accounts::status.eq("closed").and(accounts::note.is_null())`.
+///
+/// Implemented for every such expression that renders on each backend recover is built with.
+///
+/// [`Journal::update_where`]: crate::Journal::update_where
+/// [`Journal::delete_where`]: crate::Journal::delete_where
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a filter on the table of `{T}`",
+    label = "expected a boolean Diesel expression on the columns of `{T}`'s table",
+    note = "write it as for `{T}`'s table's `.filter(..)`, e.g. `accounts::balance.lt(0)`"
+)]
+pub trait BulkFilter<T: Recoverable>:
+    Expression<SqlType: BoolOrNullableBool>
+    + AppearsOnTable<T::Table>
+    + NonAggregate
+    + QueryId
+    + Clone
+    + SqlOnEveryBackend
+{
+}
+
+impl<T, F> BulkFilter<T> for F
+where
+    T: Recoverable,
+    F: Expression<SqlType: BoolOrNullableBool>
+        + AppearsOnTable<T::Table>
+        + NonAggregate
+        + QueryId
+        + Clone
+        + SqlOnEveryBackend,
+{
+}
+
+/// A Diesel changeset on `T`'s table that [`Journal::update_where`] takes: what `.set(..)`
+/// takes, such as `accounts::status.eq("frozen")` or a tuple of such assignments.
+///
+/// [`Journal::update_where`]: crate::Journal::update_where
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a changeset of the table of `{T}`",
+    label = "expected what `diesel::update(..).set(..)` takes for `{T}`'s table",
+    note = "write it as for `.set(..)`, e.g. `accounts::status.eq(\"frozen\")` or a tuple of such assignments"
+)]
+pub trait BulkChanges<T: Recoverable>:
+    AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend>
+{
+}
+
+impl<T, V> BulkChanges<T> for V
+where
+    T: Recoverable,
+    V: AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend>,
+{
+}
+
 /// The value a `#[recover(skip)]` field without `default = ".."` takes when an image becomes a
 /// row again: its type's `Default`.
 #[doc(hidden)]
@@ -110,5 +160,15 @@ pub trait SkippedDefault {
 impl<T: Default> SkippedDefault for T {
     fn skipped_default() -> Self {
         T::default()
+    }
+}
+
+/// What `T`'s capture triggers are generated from.
+pub(crate) fn trigger_spec<T: Recoverable>() -> TriggerSpec {
+    TriggerSpec {
+        entity: T::ENTITY,
+        columns: T::COLUMNS,
+        kinds: T::column_kinds(),
+        key: T::KEY_COLUMNS,
     }
 }

@@ -1,22 +1,20 @@
 //! The hot path: recording one change, and the bookkeeping of one changeset.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::backend::JournalConn;
-use crate::changeset::ChangesetId;
+use crate::changeset_id::ChangesetId;
+use crate::clock::now_micros;
 use crate::error::Error;
 use crate::history::Op;
-use crate::image;
-use crate::journal::Journal;
 use crate::model::{Recoverable, RowStore};
-use crate::schema::{ChangesetRow, NewEntryRow};
+use crate::row_image;
+use crate::schema::{ChangesetRow, NewEntryRow, Stack};
 use crate::triggers::Context;
 
 /// The entries one call (or one changeset block) appends: they share a changeset id, the
 /// journal's actor and reason, and one timestamp.
 #[doc(hidden)]
 pub struct Recording<'j> {
-    pub(crate) journal: &'j Journal,
+    pub(crate) settings: Settings<'j>,
     first: Option<i64>,
     last: i64,
     /// The seq taken for the next entry before its change was written (`Some(None)`: the
@@ -25,16 +23,13 @@ pub struct Recording<'j> {
     recorded_at: i64,
 }
 
-/// Where an entry leaves the entity's undo and redo stacks.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stack {
-    /// A new change: undo reverts it next, and nothing is left to redo.
-    Push,
-    /// An undo: `undo_next` is what undo reverts after it; redo reverts the undo itself.
-    Undo { undo_next: Option<i64> },
-    /// A redo: undo reverts the redo itself; `redo_next` is what redo reverts after it.
-    Redo { redo_next: Option<i64> },
+/// What a recording takes from its [`Journal`](crate::Journal): who acts and why, stored with
+/// every entry, and whether undo, redo and restore overwrite a row changed outside recover.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings<'j> {
+    pub actor: Option<&'j str>,
+    pub reason: Option<&'j str>,
+    pub force: bool,
 }
 
 /// One row's new change in a bulk recording: its key's text and its images.
@@ -58,9 +53,9 @@ pub(crate) struct NewEntry<'a> {
 }
 
 impl<'j> Recording<'j> {
-    pub(crate) fn new(journal: &'j Journal) -> Self {
+    pub(crate) fn new(settings: Settings<'j>) -> Self {
         Recording {
-            journal,
+            settings,
             first: None,
             last: 0,
             reserved: None,
@@ -97,8 +92,8 @@ impl<'j> Recording<'j> {
             undoes: entry.undoes,
             stack: entry.stack,
             after_write: entry.after_write,
-            actor: self.journal.actor.as_deref(),
-            reason: self.journal.reason.as_deref(),
+            actor: self.settings.actor,
+            reason: self.settings.reason,
             recorded_at: self.recorded_at,
         })?;
         self.first.get_or_insert(seq);
@@ -140,8 +135,8 @@ impl<'j> Recording<'j> {
                     undoes: None,
                     stack: Stack::Push,
                     after_write: false,
-                    actor: self.journal.actor.as_deref(),
-                    reason: self.journal.reason.as_deref(),
+                    actor: self.settings.actor,
+                    reason: self.settings.reason,
                     recorded_at: self.recorded_at,
                 };
                 (seq, row)
@@ -165,8 +160,8 @@ impl<'j> Recording<'j> {
             active: true,
             changeset_id: self.first,
             last_seq: self.first.map(|_| self.last),
-            actor: self.journal.actor.as_deref().map(str::to_owned),
-            reason: self.journal.reason.as_deref().map(str::to_owned),
+            actor: self.settings.actor.map(str::to_owned),
+            reason: self.settings.reason.map(str::to_owned),
             recorded_at: Some(self.recorded_at),
         };
         let previous = conn.enter_context(&context)?;
@@ -192,20 +187,13 @@ impl<'j> Recording<'j> {
                 conn.append_changeset(&ChangesetRow {
                     id: first,
                     last_seq: self.last,
-                    actor: self.journal.actor.as_deref().map(str::to_owned),
-                    reason: self.journal.reason.as_deref().map(str::to_owned),
+                    actor: self.settings.actor.map(str::to_owned),
+                    reason: self.settings.reason.map(str::to_owned),
                     recorded_at: self.recorded_at,
                 })?;
                 Ok(ChangesetId(first))
             }
         }
-    }
-}
-
-pub(crate) fn now_micros() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX),
     }
 }
 
@@ -216,7 +204,7 @@ pub(crate) fn insert<T: Recoverable, C: RowStore<T>>(
     row: &T,
 ) -> Result<(), Error> {
     let key = row.key();
-    let key_text = image::encode_key::<T>(&key)?;
+    let key_text = row_image::encode_key::<T>(&key)?;
     // The row is absent, so there is no row lock to take: lock the entity instead, so that a
     // concurrent insert or undelete of the same key waits for this one.
     conn.lock_entity(T::ENTITY, &key_text)?;
@@ -226,7 +214,7 @@ pub(crate) fn insert<T: Recoverable, C: RowStore<T>>(
             key: key_text,
         });
     }
-    let after = image::encode(row)?;
+    let after = row_image::encode(row)?;
     rec.reserve(conn)?;
     conn.insert_row(row)?;
     rec.append(
@@ -244,10 +232,10 @@ pub(crate) fn update<T: Recoverable, C: RowStore<T>>(
     row: &T,
 ) -> Result<(), Error> {
     let key = row.key();
-    let key_text = image::encode_key::<T>(&key)?;
+    let key_text = row_image::encode_key::<T>(&key)?;
     let stored = stored_row(conn, &key, &key_text)?;
-    let before = image::encode(&stored)?;
-    let after = image::encode(row)?;
+    let before = row_image::encode(&stored)?;
+    let after = row_image::encode(row)?;
     rec.reserve(conn)?;
     conn.update_row(row)?;
     rec.append(
@@ -263,9 +251,9 @@ pub(crate) fn delete<T: Recoverable, C: RowStore<T>>(
     rec: &mut Recording<'_>,
     key: &T::Key,
 ) -> Result<(), Error> {
-    let key_text = image::encode_key::<T>(key)?;
+    let key_text = row_image::encode_key::<T>(key)?;
     let stored = stored_row(conn, key, &key_text)?;
-    let before = image::encode(&stored)?;
+    let before = row_image::encode(&stored)?;
     rec.reserve(conn)?;
     conn.delete_row(key)?;
     rec.append(

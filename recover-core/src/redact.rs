@@ -3,11 +3,12 @@
 use serde_json::{Map, Value};
 
 use crate::backend::JournalConn;
+use crate::clock::now_micros;
 use crate::error::Error;
-use crate::image;
-use crate::journal::Journal;
+use crate::image::{self, ImageColumn};
 use crate::model::Recoverable;
-use crate::record::now_micros;
+use crate::record::Settings;
+use crate::row_image;
 
 /// What [`Journal::redact`](crate::Journal::redact) erased.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub struct RedactReport {
 /// and records who did it, when, and which columns (not the values).
 pub(crate) fn redact<T: Recoverable, C: JournalConn>(
     conn: &mut C,
-    journal: &Journal,
+    settings: Settings<'_>,
     key: &T::Key,
     columns: &[&str],
 ) -> Result<RedactReport, Error> {
@@ -46,7 +47,7 @@ pub(crate) fn redact<T: Recoverable, C: JournalConn>(
     if targets.is_empty() {
         return Err(Error::Unsupported("redact needs at least one column"));
     }
-    let key_text = image::encode_key::<T>(key)?;
+    let key_text = row_image::encode_key::<T>(key)?;
     let mut report = RedactReport::default();
     let mut after = i64::MIN;
     loop {
@@ -79,15 +80,15 @@ pub(crate) fn redact<T: Recoverable, C: JournalConn>(
         T::ENTITY,
         &key_text,
         &names,
-        journal.actor.as_deref(),
-        journal.reason.as_deref(),
+        settings.actor,
+        settings.reason,
         now_micros(),
     )?;
     Ok(report)
 }
 
 /// Erases the columns (under their current or old names) from one image; how many it erased.
-fn erase_columns(map: &mut Map<String, Value>, columns: &[&crate::model::ImageColumn]) -> usize {
+fn erase_columns(map: &mut Map<String, Value>, columns: &[&ImageColumn]) -> usize {
     let mut erased = 0;
     for column in columns {
         for name in std::iter::once(column.name).chain(column.renamed_from.iter().copied()) {

@@ -1,17 +1,15 @@
-//! Undo, redo, restore and changeset undo: writing a recorded image back, journaled.
-
-use std::collections::HashSet;
+//! Undo, redo and restore: writing a recorded image back, journaled.
 
 use chrono::{DateTime, Utc};
 
 use crate::backend::JournalConn;
-use crate::changeset::ChangesetId;
 use crate::error::Error;
 use crate::history::Op;
 use crate::image;
 use crate::model::{Recoverable, RowStore};
-use crate::record::{NewEntry, Recording, Stack};
-use crate::schema::EntryRow;
+use crate::record::{NewEntry, Recording};
+use crate::row_image;
+use crate::schema::{EntryRow, Stack};
 
 /// The state `restore` brings an entity to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +27,7 @@ pub(crate) fn undo<T: Recoverable, C: RowStore<T>>(
     rec: &mut Recording<'_>,
     key: &T::Key,
 ) -> Result<(), Error> {
-    let key_text = image::encode_key::<T>(key)?;
+    let key_text = row_image::encode_key::<T>(key)?;
     let nothing = || Error::NothingToUndo {
         entity: T::ENTITY,
         key: key_text.clone(),
@@ -47,7 +45,7 @@ pub(crate) fn redo<T: Recoverable, C: RowStore<T>>(
     rec: &mut Recording<'_>,
     key: &T::Key,
 ) -> Result<(), Error> {
-    let key_text = image::encode_key::<T>(key)?;
+    let key_text = row_image::encode_key::<T>(key)?;
     let nothing = || Error::NothingToRedo {
         entity: T::ENTITY,
         key: key_text.clone(),
@@ -66,7 +64,7 @@ pub(crate) fn restore<T: Recoverable, C: RowStore<T>>(
     key: &T::Key,
     at: At,
 ) -> Result<(), Error> {
-    let key_text = image::encode_key::<T>(key)?;
+    let key_text = row_image::encode_key::<T>(key)?;
     let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
     let newest = newest.ok_or_else(|| Error::NotFound {
         entity: T::ENTITY,
@@ -114,33 +112,6 @@ pub(crate) fn restore<T: Recoverable, C: RowStore<T>>(
     Ok(())
 }
 
-/// Reverts every entry of a changeset, newest first. The conflict baseline of each entity is
-/// the changeset's own last after-image of it.
-pub(crate) fn undo_changeset<C: JournalConn>(
-    conn: &mut C,
-    rec: &mut Recording<'_>,
-    changeset: ChangesetId,
-) -> Result<(), Error> {
-    if changeset == ChangesetId::EMPTY {
-        return Ok(());
-    }
-    let id = changeset.0;
-    let last = conn.changeset_last_seq(id)?.unwrap_or(id);
-    let entries = conn.changeset_entries(id, last)?;
-    if entries.is_empty() {
-        return Err(Error::ChangesetNotFound(changeset));
-    }
-    let mut seen = HashSet::new();
-    for entry in entries.iter().rev() {
-        let revert = C::registered(&entry.entity)
-            .ok_or_else(|| Error::UnknownEntity(entry.entity.clone()))?
-            .revert;
-        let first_of_entity = seen.insert((entry.entity.as_str(), entry.entity_key.as_str()));
-        revert(conn, rec, entry, first_of_entity)?;
-    }
-    Ok(())
-}
-
 /// Reverts one entry of a changeset; the type-erased form is registered per model and backend.
 pub(crate) fn revert_entry<T: Recoverable, C: RowStore<T>>(
     conn: &mut C,
@@ -148,7 +119,7 @@ pub(crate) fn revert_entry<T: Recoverable, C: RowStore<T>>(
     target: &EntryRow,
     check_conflict: bool,
 ) -> Result<(), Error> {
-    let key = image::decode_key::<T>(target.seq, &target.entity_key)?;
+    let key = row_image::decode_key::<T>(target.seq, &target.entity_key)?;
     let (stored, newest) = lock_and_read::<T, C>(conn, &key, &target.entity_key)?;
     let newest = newest.ok_or_else(|| Error::CorruptJournal {
         seq: target.seq,
@@ -281,12 +252,12 @@ fn write<T: Recoverable, C: RowStore<T>>(
     image: Option<&str>,
     image_seq: i64,
 ) -> Result<(Option<String>, Option<String>), Error> {
-    let before = stored.as_ref().map(image::encode).transpose()?;
-    if let (Some(baseline), false) = (baseline, rec.journal.force) {
+    let before = stored.as_ref().map(row_image::encode).transpose()?;
+    if let (Some(baseline), false) = (baseline, rec.settings.force) {
         check_conflict::<T>(baseline, before.as_deref(), key_text)?;
     }
     let row = image
-        .map(|text| image::decode::<T>(image_seq, text, key_text))
+        .map(|text| row_image::decode::<T>(image_seq, text, key_text))
         .transpose()?;
     rec.reserve(conn)?;
     match (&stored, &row) {
@@ -295,7 +266,7 @@ fn write<T: Recoverable, C: RowStore<T>>(
         (Some(_), None) => drop(conn.delete_row(key)?),
         (None, None) => {}
     }
-    let after = row.as_ref().map(image::encode).transpose()?;
+    let after = row.as_ref().map(row_image::encode).transpose()?;
     Ok((before, after))
 }
 
@@ -308,10 +279,10 @@ fn check_conflict<T: Recoverable>(
     let expected = baseline
         .after_image
         .as_deref()
-        .map(|text| image::parse_canonical::<T>(baseline.seq, text))
+        .map(|text| row_image::parse_canonical::<T>(baseline.seq, text))
         .transpose()?;
     let actual = stored.map(|text| image::parse(0, text)).transpose()?;
-    let columns = image::conflicting_columns::<T>(expected.as_ref(), actual.as_ref());
+    let columns = row_image::conflicting_columns::<T>(expected.as_ref(), actual.as_ref());
     if columns.is_empty() {
         return Ok(());
     }

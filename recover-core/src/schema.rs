@@ -1,8 +1,4 @@
-//! The journal's two tables: their Diesel description, their rows, and `install`.
-
-use crate::backend::JournalConn;
-use crate::error::Error;
-use crate::record::Stack;
+//! The journal's tables: their Diesel description and their rows.
 
 diesel::table! {
     /// One row per recorded change of one entity.
@@ -117,6 +113,18 @@ impl NewEntryRow<'_> {
     }
 }
 
+/// Where an entry leaves the entity's undo and redo stacks.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// A new change: undo reverts it next, and nothing is left to redo.
+    Push,
+    /// An undo: `undo_next` is what undo reverts after it; redo reverts the undo itself.
+    Undo { undo_next: Option<i64> },
+    /// A redo: undo reverts the redo itself; `redo_next` is what redo reverts after it.
+    Redo { redo_next: Option<i64> },
+}
+
 /// One `recover_changesets` row: written only for changesets of more than one entry (a
 /// single-entry changeset keeps its metadata in its entry, and its id is that entry's seq).
 #[doc(hidden)]
@@ -127,21 +135,4 @@ pub struct ChangesetRow {
     pub actor: Option<String>,
     pub reason: Option<String>,
     pub recorded_at: i64,
-}
-
-/// Creates the journal tables and their index if they do not exist yet. Idempotent; run it
-/// once at start-up (or run the backend's SQL, [`JournalConn::INSTALL_SQL`], in your own
-/// migrations).
-///
-/// ```
-/// use diesel::{Connection, SqliteConnection};
-///
-/// let mut conn = SqliteConnection::establish(":memory:")?;
-/// recover_core::install(&mut conn)?;
-/// recover_core::install(&mut conn)?; // a second call changes nothing
-/// # Ok::<(), recover_core::Error>(())
-/// ```
-pub fn install<C: JournalConn>(conn: &mut C) -> Result<(), Error> {
-    conn.batch_execute(C::INSTALL_SQL)?;
-    Ok(())
 }

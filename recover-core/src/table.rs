@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 
 use crate::backend::JournalConn;
 use crate::error::Error;
-use crate::image;
 use crate::model::{Recoverable, RowStore};
 use crate::record::Recording;
 use crate::revert::{self, At};
+use crate::row_image;
 
 /// How far a table restore has got: called after each entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub(crate) fn restore_table<T: Recoverable, C: RowStore<T>>(
     let total = keys.len();
     let mut conflicts = Vec::new();
     for (done, key_text) in keys.iter().enumerate() {
-        let key = image::decode_key::<T>(from_seq, key_text)?;
+        let key = row_image::decode_key::<T>(from_seq, key_text)?;
         match revert::restore::<T, C>(conn, rec, &key, At::Time(t)) {
             // A conflict is found before anything of that entity is written: go on, to report
             // every conflicting entity at once.

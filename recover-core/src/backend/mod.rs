@@ -1,4 +1,6 @@
-//! What differs between databases, one module per backend; the journal queries they share.
+//! What differs between databases, one module per backend behind `JournalConn`; `install`; the
+//! journal queries the backends share; and the bounds and query types that ask for SQL on every
+//! backend recover is built with.
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -9,10 +11,7 @@ mod sqlite;
 
 use diesel::QueryResult;
 
-use crate::check::Problem;
 use crate::error::Error;
-use crate::model::{Recoverable, RowStore};
-use crate::record::Recording;
 use crate::schema::{ChangesetRow, EntryRow, NewEntryRow};
 use crate::triggers::{Context, TriggerSpec};
 
@@ -94,13 +93,9 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     #[doc(hidden)]
     fn leave_context(&mut self, previous: &Context) -> QueryResult<Context>;
 
-    /// The registered `Recoverable` type of an entity, as its type-erased operations.
+    /// This connection type's value of `P`.
     #[doc(hidden)]
-    fn registered(entity: &str) -> Option<&'static Registration<Self>>;
-
-    /// Every registered `Recoverable` type of an entity.
-    #[doc(hidden)]
-    fn registrations(entity: &str) -> impl Iterator<Item = &'static Registration<Self>>;
+    fn pick<P: PerBackend>() -> P::Of<Self>;
 
     /// Inserts an entry; returns its seq.
     #[doc(hidden)]
@@ -186,6 +181,45 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     fn changeset_last_seq(&mut self, id: i64) -> QueryResult<Option<i64>>;
     #[doc(hidden)]
     fn changeset_entries(&mut self, id: i64, last_seq: i64) -> QueryResult<Vec<EntryRow>>;
+}
+
+/// Creates the journal tables and their index if they do not exist yet. Idempotent; run it
+/// once at start-up (or run the backend's SQL, [`JournalConn::INSTALL_SQL`], in your own
+/// migrations).
+///
+/// ```
+/// use diesel::{Connection, SqliteConnection};
+///
+/// let mut conn = SqliteConnection::establish(":memory:")?;
+/// recover_core::install(&mut conn)?;
+/// recover_core::install(&mut conn)?; // a second call changes nothing
+/// # Ok::<(), recover_core::Error>(())
+/// ```
+pub fn install<C: JournalConn>(conn: &mut C) -> Result<(), Error> {
+    conn.batch_execute(C::INSTALL_SQL)?;
+    Ok(())
+}
+
+/// A value that a layer above keeps once per backend recover is built with, and that each
+/// connection type picks out for itself with [`JournalConn::pick`]: how code generic over the
+/// connection reaches what exists only per concrete connection type (the link-time registry of
+/// `#[derive(Recoverable)]` types), while the backends name nothing above them.
+#[doc(hidden)]
+pub trait PerBackend {
+    /// The value's type for connection type `C`.
+    type Of<C: JournalConn>;
+
+    /// The value for SQLite.
+    #[cfg(feature = "sqlite")]
+    fn sqlite() -> Self::Of<diesel::sqlite::SqliteConnection>;
+
+    /// The value for PostgreSQL.
+    #[cfg(feature = "postgres")]
+    fn postgres() -> Self::Of<diesel::pg::PgConnection>;
+
+    /// The value for MySQL.
+    #[cfg(feature = "mysql")]
+    fn mysql() -> Self::Of<diesel::mysql::MysqlConnection>;
 }
 
 /// A multi-row insert of exactly [`EntryBatch::ROWS`] entries whose seqs are taken: one SQL
@@ -285,57 +319,75 @@ pub enum Scope {
     Many,
 }
 
-/// Link-time registration of one `Recoverable` type on one backend: the operations that reach
-/// an entity known only by its name in the journal (`undo_changeset` of entities this process
-/// has not touched yet, `check`). Submitted by `#[derive(Recoverable)]`.
-#[doc(hidden)]
-pub struct Registration<C: 'static> {
-    pub entity: &'static str,
-    /// Reverts one entry; the bool asks for the conflict check against its after-image.
-    pub revert: fn(&mut C, &mut Recording<'_>, &EntryRow, bool) -> Result<(), Error>,
-    /// Checks the entries of one entity (oldest first) against each other and the stored row.
-    pub check: fn(&mut C, &[EntryRow]) -> Result<Vec<Problem>, Error>,
-    /// The model's Rust type name.
-    pub model: fn() -> &'static str,
-    /// What the model's capture triggers are generated from.
-    pub spec: fn() -> TriggerSpec,
+/// Declares a trait that is `QueryFragment<$backend>` when `$feature` is on, and holds for
+/// every type otherwise: a bound that asks for SQL only on the backends recover is built with.
+macro_rules! sql_on {
+    ($name:ident, $feature:literal, $backend:ty) => {
+        #[doc = concat!("Renders as SQL on ", stringify!($backend), " (when recover's `", $feature, "` feature is on).")]
+        #[cfg(feature = $feature)]
+        #[doc(hidden)]
+        pub trait $name: diesel::query_builder::QueryFragment<$backend> {}
+        #[cfg(feature = $feature)]
+        impl<Q: diesel::query_builder::QueryFragment<$backend> + ?Sized> $name for Q {}
+
+        #[doc = concat!("Renders as SQL on ", stringify!($backend), " (when recover's `", $feature, "` feature is on).")]
+        #[cfg(not(feature = $feature))]
+        #[doc(hidden)]
+        pub trait $name {}
+        #[cfg(not(feature = $feature))]
+        impl<Q: ?Sized> $name for Q {}
+    };
 }
 
-impl<C: JournalConn> Registration<C> {
-    /// The registration of `T`.
-    pub const fn of<T: Recoverable>() -> Self
-    where
-        C: RowStore<T>,
-    {
-        Registration {
-            entity: T::ENTITY,
-            revert: crate::revert::revert_entry::<T, C>,
-            check: crate::check::check_entity::<T, C>,
-            model: std::any::type_name::<T>,
-            spec: crate::triggers::TriggerSpec::of::<T>,
-        }
+sql_on!(SqlOnSqlite, "sqlite", diesel::sqlite::Sqlite);
+sql_on!(SqlOnPg, "postgres", diesel::pg::Pg);
+sql_on!(SqlOnMysql, "mysql", diesel::mysql::Mysql);
+
+/// Renders as SQL on every backend recover is built with.
+#[doc(hidden)]
+pub trait SqlOnEveryBackend: SqlOnSqlite + SqlOnPg + SqlOnMysql {}
+
+impl<Q: SqlOnSqlite + SqlOnPg + SqlOnMysql + ?Sized> SqlOnEveryBackend for Q {}
+
+/// A query run as a prepared statement of its own and closed after use, never cached.
+///
+/// MySQL reports a deadlock in a locking read of many rows after the result set's header;
+/// the C client then leaves the statement waiting for rows, and the next run of a cached
+/// statement hangs. The bulk read of the before-images runs through this on MySQL.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Uncached<Q>(pub Q);
+
+impl<Q> diesel::query_builder::QueryId for Uncached<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Uncached<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Uncached<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        self.0.walk_ast(out)
     }
 }
+
+impl<Q, C> diesel::RunQueryDsl<C> for Uncached<Q> {}
 
 /// The journal queries every backend runs as they are, expanded inside each backend's impl so
 /// that they are checked against its concrete connection type and prepared once (Diesel's
 /// statement cache).
 macro_rules! shared_journal_queries {
     () => {
-        fn registered(entity: &str) -> Option<&'static $crate::backend::Registration<Self>> {
-            // Several models may map one table: the one with the most image columns reads
-            // and restores every column the others do.
-            Self::registrations(entity).max_by_key(|r| (r.spec)().columns.len())
-        }
-
-        fn registrations(
-            entity: &str,
-        ) -> impl Iterator<Item = &'static $crate::backend::Registration<Self>> {
-            inventory::iter::<$crate::backend::Registration<Self>>
-                .into_iter()
-                .filter(move |r| r.entity == entity)
-        }
-
         fn entities(&mut self) -> diesel::QueryResult<Vec<(String, String)>> {
             use $crate::schema::recover_journal as j;
             j::table

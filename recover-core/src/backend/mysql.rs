@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
-use super::{seq_range, shared_journal_queries, JournalConn, Registration, Scope};
+use super::{seq_range, shared_journal_queries, JournalConn, PerBackend, Scope};
 use crate::error::Error;
 use crate::schema::{ChangesetRow, NewEntryRow};
 use crate::triggers::{self, Context, TriggerSpec};
@@ -75,8 +75,6 @@ fn write_context(conn: &mut MysqlConnection, context: &Context) -> QueryResult<(
     .execute(conn)
     .map(drop)
 }
-
-inventory::collect!(Registration<MysqlConnection>);
 
 #[derive(QueryableByName)]
 struct Seq {
@@ -268,6 +266,10 @@ impl JournalConn for MysqlConnection {
         let current = read_context(self)?;
         write_context(self, previous)?;
         Ok(current)
+    }
+
+    fn pick<P: PerBackend>() -> P::Of<Self> {
+        P::mysql()
     }
 
     shared_journal_queries!();

@@ -5,10 +5,9 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
-use super::{shared_journal_queries, JournalConn, Registration, Scope};
+use super::{shared_journal_queries, JournalConn, PerBackend, Scope};
 use crate::error::Error;
-use crate::record::Stack;
-use crate::schema::{ChangesetRow, NewEntryRow};
+use crate::schema::{ChangesetRow, NewEntryRow, Stack};
 use crate::triggers::{self, Context, TriggerSpec};
 
 /// The insert of an entry that draws its seq: a statement of its own so that it has a static
@@ -92,8 +91,6 @@ impl QueryFragment<Pg> for AppendEntry<'_> {
         Ok(())
     }
 }
-
-inventory::collect!(Registration<PgConnection>);
 
 #[derive(QueryableByName)]
 struct TableColumn {
@@ -330,6 +327,10 @@ impl JournalConn for PgConnection {
         let current = read_context(self)?;
         write_context(self, previous)?;
         Ok(current)
+    }
+
+    fn pick<P: PerBackend>() -> P::Of<Self> {
+        P::postgres()
     }
 
     shared_journal_queries!();

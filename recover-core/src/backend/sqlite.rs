@@ -6,7 +6,7 @@ use diesel::sqlite::SqliteConnection;
 
 use diesel::sql_types::{Integer, Nullable, Text};
 
-use super::{seq_range, shared_journal_queries, JournalConn, Registration, Scope};
+use super::{seq_range, shared_journal_queries, JournalConn, PerBackend, Scope};
 use crate::error::Error;
 use crate::schema::{recover_journal, ChangesetRow, NewEntryRow};
 use crate::triggers::{self, Context, TriggerSpec};
@@ -43,8 +43,6 @@ struct TriggerRow {
     #[diesel(sql_type = Nullable<Text>)]
     sql: Option<String>,
 }
-
-inventory::collect!(Registration<SqliteConnection>);
 
 impl JournalConn for SqliteConnection {
     const INSTALL_SQL: &'static str = include_str!("../../sql/sqlite.sql");
@@ -223,9 +221,7 @@ impl JournalConn for SqliteConnection {
                         last_seq: last,
                         actor: current.actor.clone(),
                         reason: current.reason.clone(),
-                        recorded_at: current
-                            .recorded_at
-                            .unwrap_or_else(crate::record::now_micros),
+                        recorded_at: current.recorded_at.unwrap_or_else(crate::clock::now_micros),
                     },
                 )?,
                 Some(_) => {}
@@ -235,6 +231,10 @@ impl JournalConn for SqliteConnection {
         }
         write_context(self, previous)?;
         Ok(current)
+    }
+
+    fn pick<P: PerBackend>() -> P::Of<Self> {
+        P::sqlite()
     }
 
     shared_journal_queries!();

@@ -13,7 +13,7 @@ pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
-use crate::model::{ImageColumn, Recoverable};
+use crate::image::ImageColumn;
 
 /// What a table's capture triggers are generated from: the model's table, image columns (with
 /// what their SQL types ask of a trigger) and key.
@@ -28,15 +28,6 @@ pub struct TriggerSpec {
 }
 
 impl TriggerSpec {
-    pub(crate) fn of<T: Recoverable>() -> Self {
-        TriggerSpec {
-            entity: T::ENTITY,
-            columns: T::COLUMNS,
-            kinds: T::column_kinds(),
-            key: T::KEY_COLUMNS,
-        }
-    }
-
     /// The image columns with their kinds.
     pub(crate) fn typed_columns(&self) -> impl Iterator<Item = (&'static str, SqlKind)> + '_ {
         self.columns
