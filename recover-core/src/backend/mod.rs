@@ -85,13 +85,29 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
         Ok(Vec::new())
     }
 
+    /// The capture context of this transaction, as the triggers see it.
+    #[doc(hidden)]
+    fn read_context(&mut self) -> QueryResult<Context>;
+
+    /// Sets the capture context of this transaction (an inactive one: none).
+    #[doc(hidden)]
+    fn write_context(&mut self, context: &Context) -> QueryResult<()>;
+
     /// Sets the capture context of this transaction; returns the one it replaces.
     #[doc(hidden)]
-    fn enter_context(&mut self, context: &Context) -> QueryResult<Context>;
+    fn enter_context(&mut self, context: &Context) -> QueryResult<Context> {
+        let previous = self.read_context()?;
+        self.write_context(context)?;
+        Ok(previous)
+    }
 
     /// Reads the capture context (with what the triggers added to it) and puts `previous` back.
     #[doc(hidden)]
-    fn leave_context(&mut self, previous: &Context) -> QueryResult<Context>;
+    fn leave_context(&mut self, previous: &Context) -> QueryResult<Context> {
+        let current = self.read_context()?;
+        self.write_context(previous)?;
+        Ok(current)
+    }
 
     /// This connection type's value of `P`.
     #[doc(hidden)]

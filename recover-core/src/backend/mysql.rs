@@ -40,42 +40,6 @@ struct ContextRow {
     recorded_at: Option<i64>,
 }
 
-fn read_context(conn: &mut MysqlConnection) -> QueryResult<Context> {
-    let row: Option<ContextRow> = diesel::sql_query(
-        "SELECT changeset_id, last_seq, actor, reason, recorded_at FROM recover_context \
-         WHERE conn = CONNECTION_ID()",
-    )
-    .get_result(conn)
-    .optional()?;
-    Ok(row.map_or_else(Context::default, |row| Context {
-        active: true,
-        changeset_id: row.changeset_id,
-        last_seq: row.last_seq,
-        actor: row.actor,
-        reason: row.reason,
-        recorded_at: row.recorded_at,
-    }))
-}
-
-fn write_context(conn: &mut MysqlConnection, context: &Context) -> QueryResult<()> {
-    if !context.active {
-        return diesel::sql_query("DELETE FROM recover_context WHERE conn = CONNECTION_ID()")
-            .execute(conn)
-            .map(drop);
-    }
-    diesel::sql_query(
-        "REPLACE INTO recover_context (conn, changeset_id, last_seq, actor, reason, recorded_at) \
-         VALUES (CONNECTION_ID(), ?, ?, ?, ?, ?)",
-    )
-    .bind::<Nullable<BigInt>, _>(context.changeset_id)
-    .bind::<Nullable<BigInt>, _>(context.last_seq)
-    .bind::<Nullable<Text>, _>(context.actor.as_deref())
-    .bind::<Nullable<Text>, _>(context.reason.as_deref())
-    .bind::<Nullable<BigInt>, _>(context.recorded_at)
-    .execute(conn)
-    .map(drop)
-}
-
 #[derive(QueryableByName)]
 struct Seq {
     #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::BigInt>)]
@@ -256,16 +220,40 @@ impl JournalConn for MysqlConnection {
         Ok(rows.into_iter().map(|r| r.name).collect())
     }
 
-    fn enter_context(&mut self, context: &Context) -> QueryResult<Context> {
-        let previous = read_context(self)?;
-        write_context(self, context)?;
-        Ok(previous)
+    fn read_context(&mut self) -> QueryResult<Context> {
+        let row: Option<ContextRow> = diesel::sql_query(
+            "SELECT changeset_id, last_seq, actor, reason, recorded_at FROM recover_context \
+             WHERE conn = CONNECTION_ID()",
+        )
+        .get_result(self)
+        .optional()?;
+        Ok(row.map_or_else(Context::default, |row| Context {
+            active: true,
+            changeset_id: row.changeset_id,
+            last_seq: row.last_seq,
+            actor: row.actor,
+            reason: row.reason,
+            recorded_at: row.recorded_at,
+        }))
     }
 
-    fn leave_context(&mut self, previous: &Context) -> QueryResult<Context> {
-        let current = read_context(self)?;
-        write_context(self, previous)?;
-        Ok(current)
+    fn write_context(&mut self, context: &Context) -> QueryResult<()> {
+        if !context.active {
+            return diesel::sql_query("DELETE FROM recover_context WHERE conn = CONNECTION_ID()")
+                .execute(self)
+                .map(drop);
+        }
+        diesel::sql_query(
+            "REPLACE INTO recover_context (conn, changeset_id, last_seq, actor, reason, recorded_at) \
+             VALUES (CONNECTION_ID(), ?, ?, ?, ?, ?)",
+        )
+        .bind::<Nullable<BigInt>, _>(context.changeset_id)
+        .bind::<Nullable<BigInt>, _>(context.last_seq)
+        .bind::<Nullable<Text>, _>(context.actor.as_deref())
+        .bind::<Nullable<Text>, _>(context.reason.as_deref())
+        .bind::<Nullable<BigInt>, _>(context.recorded_at)
+        .execute(self)
+        .map(drop)
     }
 
     fn pick<P: PerBackend>() -> P::Of<Self> {

@@ -125,45 +125,6 @@ struct ContextRow {
     recorded_at: String,
 }
 
-fn read_context(conn: &mut PgConnection) -> QueryResult<Context> {
-    let row: ContextRow = diesel::sql_query(
-        "SELECT coalesce(current_setting('recover.context', true), '') AS active, \
-         coalesce(current_setting('recover.changeset', true), '') AS changeset_id, \
-         coalesce(current_setting('recover.last', true), '') AS last_seq, \
-         coalesce(current_setting('recover.actor', true), '') AS actor, \
-         coalesce(current_setting('recover.reason', true), '') AS reason, \
-         coalesce(current_setting('recover.at', true), '') AS recorded_at",
-    )
-    .get_result(conn)?;
-    let number = |text: &str| text.parse::<i64>().ok();
-    let text = |text: String| (!text.is_empty()).then_some(text);
-    Ok(Context {
-        active: row.active == "1",
-        changeset_id: number(&row.changeset_id),
-        last_seq: number(&row.last_seq),
-        actor: text(row.actor),
-        reason: text(row.reason),
-        recorded_at: number(&row.recorded_at),
-    })
-}
-
-fn write_context(conn: &mut PgConnection, context: &Context) -> QueryResult<()> {
-    let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
-    diesel::sql_query(
-        "SELECT set_config('recover.context', $1, true), set_config('recover.changeset', $2, true), \
-         set_config('recover.last', $3, true), set_config('recover.actor', $4, true), \
-         set_config('recover.reason', $5, true), set_config('recover.at', $6, true)",
-    )
-    .bind::<Text, _>(if context.active { "1" } else { "" })
-    .bind::<Text, _>(number(context.changeset_id))
-    .bind::<Text, _>(number(context.last_seq))
-    .bind::<Text, _>(context.actor.as_deref().unwrap_or(""))
-    .bind::<Text, _>(context.reason.as_deref().unwrap_or(""))
-    .bind::<Text, _>(number(context.recorded_at))
-    .execute(conn)
-    .map(drop)
-}
-
 #[derive(QueryableByName)]
 struct Seq {
     #[diesel(sql_type = BigInt)]
@@ -317,16 +278,43 @@ impl JournalConn for PgConnection {
         Ok(rows.into_iter().map(|t| (t.name, t.source)).collect())
     }
 
-    fn enter_context(&mut self, context: &Context) -> QueryResult<Context> {
-        let previous = read_context(self)?;
-        write_context(self, context)?;
-        Ok(previous)
+    fn read_context(&mut self) -> QueryResult<Context> {
+        let row: ContextRow = diesel::sql_query(
+            "SELECT coalesce(current_setting('recover.context', true), '') AS active, \
+             coalesce(current_setting('recover.changeset', true), '') AS changeset_id, \
+             coalesce(current_setting('recover.last', true), '') AS last_seq, \
+             coalesce(current_setting('recover.actor', true), '') AS actor, \
+             coalesce(current_setting('recover.reason', true), '') AS reason, \
+             coalesce(current_setting('recover.at', true), '') AS recorded_at",
+        )
+        .get_result(self)?;
+        let number = |text: &str| text.parse::<i64>().ok();
+        let text = |text: String| (!text.is_empty()).then_some(text);
+        Ok(Context {
+            active: row.active == "1",
+            changeset_id: number(&row.changeset_id),
+            last_seq: number(&row.last_seq),
+            actor: text(row.actor),
+            reason: text(row.reason),
+            recorded_at: number(&row.recorded_at),
+        })
     }
 
-    fn leave_context(&mut self, previous: &Context) -> QueryResult<Context> {
-        let current = read_context(self)?;
-        write_context(self, previous)?;
-        Ok(current)
+    fn write_context(&mut self, context: &Context) -> QueryResult<()> {
+        let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+        diesel::sql_query(
+            "SELECT set_config('recover.context', $1, true), set_config('recover.changeset', $2, true), \
+             set_config('recover.last', $3, true), set_config('recover.actor', $4, true), \
+             set_config('recover.reason', $5, true), set_config('recover.at', $6, true)",
+        )
+        .bind::<Text, _>(if context.active { "1" } else { "" })
+        .bind::<Text, _>(number(context.changeset_id))
+        .bind::<Text, _>(number(context.last_seq))
+        .bind::<Text, _>(context.actor.as_deref().unwrap_or(""))
+        .bind::<Text, _>(context.reason.as_deref().unwrap_or(""))
+        .bind::<Text, _>(number(context.recorded_at))
+        .execute(self)
+        .map(drop)
     }
 
     fn pick<P: PerBackend>() -> P::Of<Self> {

@@ -184,8 +184,52 @@ impl JournalConn for SqliteConnection {
             .collect())
     }
 
+    fn read_context(&mut self) -> QueryResult<Context> {
+        use recover_context as c;
+        let row: Option<ContextRow> = c::table
+            .find(1_i64)
+            .select((
+                c::changeset_id,
+                c::last_seq,
+                c::actor,
+                c::reason,
+                c::recorded_at,
+            ))
+            .first(self)
+            .optional()?;
+        Ok(match row {
+            None => Context::default(),
+            Some((changeset_id, last_seq, actor, reason, recorded_at)) => Context {
+                active: true,
+                changeset_id,
+                last_seq,
+                actor,
+                reason,
+                recorded_at,
+            },
+        })
+    }
+
+    fn write_context(&mut self, context: &Context) -> QueryResult<()> {
+        use recover_context as c;
+        if !context.active {
+            return diesel::delete(c::table.find(1_i64)).execute(self).map(drop);
+        }
+        diesel::replace_into(c::table)
+            .values((
+                c::id.eq(1_i64),
+                c::changeset_id.eq(context.changeset_id),
+                c::last_seq.eq(context.last_seq),
+                c::actor.eq(&context.actor),
+                c::reason.eq(&context.reason),
+                c::recorded_at.eq(context.recorded_at),
+            ))
+            .execute(self)
+            .map(drop)
+    }
+
     fn enter_context(&mut self, context: &Context) -> QueryResult<Context> {
-        let previous = read_context(self)?;
+        let previous = self.read_context()?;
         // The changeset's id is the seq its first entry will take, so that the triggers only
         // read the context (see `triggers::sqlite`): the write lock is held, no one else
         // appends meanwhile.
@@ -193,19 +237,16 @@ impl JournalConn for SqliteConnection {
             Some(id) => id,
             None => self.next_seq(None)?.unwrap_or(1),
         };
-        write_context(
-            self,
-            &Context {
-                changeset_id: Some(changeset_id),
-                ..context.clone()
-            },
-        )?;
+        self.write_context(&Context {
+            changeset_id: Some(changeset_id),
+            ..context.clone()
+        })?;
         Ok(previous)
     }
 
     fn leave_context(&mut self, previous: &Context) -> QueryResult<Context> {
         use crate::schema::recover_journal as j;
-        let mut current = read_context(self)?;
+        let mut current = self.read_context()?;
         if let Some(id) = current.changeset_id {
             // The changeset's entries are the ones at or after its first seq that carry its id.
             let last: Option<i64> = j::table
@@ -229,7 +270,7 @@ impl JournalConn for SqliteConnection {
             }
             current.last_seq = last.or(current.last_seq);
         }
-        write_context(self, previous)?;
+        self.write_context(previous)?;
         Ok(current)
     }
 
@@ -263,47 +304,3 @@ type ContextRow = (
     Option<String>,
     Option<i64>,
 );
-
-fn read_context(conn: &mut SqliteConnection) -> QueryResult<Context> {
-    use recover_context as c;
-    let row: Option<ContextRow> = c::table
-        .find(1_i64)
-        .select((
-            c::changeset_id,
-            c::last_seq,
-            c::actor,
-            c::reason,
-            c::recorded_at,
-        ))
-        .first(conn)
-        .optional()?;
-    Ok(match row {
-        None => Context::default(),
-        Some((changeset_id, last_seq, actor, reason, recorded_at)) => Context {
-            active: true,
-            changeset_id,
-            last_seq,
-            actor,
-            reason,
-            recorded_at,
-        },
-    })
-}
-
-fn write_context(conn: &mut SqliteConnection, context: &Context) -> QueryResult<()> {
-    use recover_context as c;
-    if !context.active {
-        return diesel::delete(c::table.find(1_i64)).execute(conn).map(drop);
-    }
-    diesel::replace_into(c::table)
-        .values((
-            c::id.eq(1_i64),
-            c::changeset_id.eq(context.changeset_id),
-            c::last_seq.eq(context.last_seq),
-            c::actor.eq(&context.actor),
-            c::reason.eq(&context.reason),
-            c::recorded_at.eq(context.recorded_at),
-        ))
-        .execute(conn)
-        .map(drop)
-}
