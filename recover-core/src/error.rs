@@ -288,6 +288,7 @@ impl From<diesel::result::Error> for Error {
                     || message.contains("deadlock")
                     || message.contains("Deadlock")
                     || message.contains("database is locked")
+                    || message.contains("database table is locked")
                     || message.contains("Lock wait timeout")
                 {
                     Error::Retryable(error)

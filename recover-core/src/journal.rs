@@ -28,6 +28,7 @@ pub struct Journal {
     actor: Option<Arc<str>>,
     reason: Option<Arc<str>>,
     force: bool,
+    retries: u32,
 }
 
 impl Journal {
@@ -55,6 +56,26 @@ impl Journal {
         self
     }
 
+    /// Retries a call that failed only because of a concurrent transaction
+    /// ([`Error::Retryable`]: a deadlock, a serialization failure, a lock wait timeout, a busy
+    /// SQLite file) up to `retries` more times, after a randomized pause that doubles from about
+    /// 2 ms up to 250 ms. Each attempt is all-or-nothing, so a retried call is journaled once.
+    ///
+    /// Only top-level calls retry. Inside your own `conn.transaction(..)`, a collision has
+    /// rolled back (or poisoned) your whole transaction, which a savepoint cannot repeat: retry
+    /// your transaction as a whole instead, while [`Error::is_retryable`] says so.
+    /// [`Journal::changeset`] and [`Journal::transaction`] run your closure once, and are not
+    /// retried either.
+    ///
+    /// ```
+    /// let journal = recover_core::Journal::new().actor("batch").retries(5);
+    /// # let _ = journal;
+    /// ```
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
     /// What each recording takes from this journal.
     fn settings(&self) -> Settings<'_> {
         Settings {
@@ -64,18 +85,30 @@ impl Journal {
         }
     }
 
-    /// Runs `f` as one changeset, all-or-nothing.
+    /// Runs `f` as one changeset, all-or-nothing; at top level, again after a collision with a
+    /// concurrent transaction, as [`Journal::retries`] allows.
     fn record<C: JournalConn>(
         &self,
         conn: &mut C,
         scope: Scope,
-        f: impl FnOnce(&mut C, &mut Recording<'_>) -> Result<(), Error>,
+        mut f: impl FnMut(&mut C, &mut Recording<'_>) -> Result<(), Error>,
     ) -> Result<ChangesetId, Error> {
-        conn.atomically(scope, |conn| {
-            let mut rec = Recording::new(self.settings());
-            f(conn, &mut rec)?;
-            rec.finish(conn)
-        })
+        let retries = if at_top_level(conn) { self.retries } else { 0 };
+        let mut attempt = 0;
+        loop {
+            let result = conn.atomically(scope, |conn| {
+                let mut rec = Recording::new(self.settings());
+                f(conn, &mut rec)?;
+                rec.finish(conn)
+            });
+            match result {
+                Err(e) if e.is_retryable() && attempt < retries => {
+                    std::thread::sleep(retry_pause(attempt));
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Inserts `row` and journals it. [`Error::AlreadyExists`] if its key is stored already.
@@ -145,6 +178,8 @@ impl Journal {
         changes: impl BulkChanges<T>,
     ) -> Result<ChangesetId, Error> {
         self.record(conn, Scope::Many, |conn, rec| {
+            // Cloned for each attempt (see `Journal::retries`).
+            let (filter, changes) = (filter.clone(), changes.clone());
             bulk::update_where::<T, _, _, _>(conn, rec, filter, changes).map(drop)
         })
     }
@@ -159,7 +194,7 @@ impl Journal {
         filter: impl BulkFilter<T>,
     ) -> Result<ChangesetId, Error> {
         self.record(conn, Scope::Many, |conn, rec| {
-            bulk::delete_where::<T, _, _>(conn, rec, filter).map(drop)
+            bulk::delete_where::<T, _, _>(conn, rec, filter.clone()).map(drop)
         })
     }
 
@@ -393,4 +428,25 @@ impl Journal {
             changeset::undo_changeset(conn, rec, changeset)
         })
     }
+}
+
+/// Whether no transaction is open on `conn` (a call there can be retried as a whole).
+fn at_top_level<C: JournalConn>(conn: &mut C) -> bool {
+    use diesel::connection::TransactionManager;
+    matches!(
+        C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
+        Ok(None)
+    )
+}
+
+/// The pause before retry `attempt` (0-based): about 2 ms doubling up to 250 ms, times a random
+/// factor in [0.5, 1.5), so that the writers that collided do not collide again in step.
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = 2_000_u64.saturating_mul(1 << attempt.min(7)).min(250_000);
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let factor = 0.5 + (random % 1_000) as f64 / 1_000.0;
+    std::time::Duration::from_micros((base as f64 * factor) as u64)
 }

@@ -133,14 +133,14 @@ where
     note = "write it as for `.set(..)`, e.g. `accounts::status.eq(\"frozen\")` or a tuple of such assignments"
 )]
 pub trait BulkChanges<T: Recoverable>:
-    AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend>
+    AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend> + Clone
 {
 }
 
 impl<T, V> BulkChanges<T> for V
 where
     T: Recoverable,
-    V: AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend>,
+    V: AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend> + Clone,
 {
 }
 

@@ -1,0 +1,84 @@
+//! `Journal::retries`: a top-level call that collides with a concurrent transaction tries again,
+//! and is journaled once; inside the caller's transaction it does not.
+
+mod common;
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use common::{Account, TestDb};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use recover::{Error, Journal};
+
+/// Another connection holds SQLite's write lock for `hold`, then lets go.
+fn hold_write_lock(path: String, hold: Duration) -> (thread::JoinHandle<()>, mpsc::Receiver<()>) {
+    let (locked, is_locked) = mpsc::channel();
+    let holder = thread::spawn(move || {
+        let mut other = SqliteConnection::establish(&path).unwrap();
+        other.batch_execute("BEGIN IMMEDIATE").unwrap();
+        locked.send(()).unwrap();
+        thread::sleep(hold);
+        other.batch_execute("COMMIT").unwrap();
+    });
+    (holder, is_locked)
+}
+
+#[test]
+fn a_busy_database_is_retried_and_journaled_once() {
+    let mut db = common::sqlite_file("retry_busy", true);
+    let path = db.path.clone().unwrap();
+    let conn = &mut db.conn;
+    conn.batch_execute("PRAGMA busy_timeout = 0").unwrap();
+    Journal::new()
+        .insert(conn, &Account::new(1, "ann", 100))
+        .unwrap();
+
+    // Without retries: Retryable, and nothing written.
+    let (holder, is_locked) = hold_write_lock(path.clone(), Duration::from_millis(200));
+    is_locked.recv().unwrap();
+    let once = Journal::new().update(conn, &Account::new(1, "ann", 50));
+    assert!(matches!(once, Err(Error::Retryable(_))), "{once:?}");
+    holder.join().unwrap();
+    assert_eq!(conn.account(1), Some(Account::new(1, "ann", 100)));
+    assert_eq!(conn.journal_rows().len(), 1);
+
+    // With retries: it waits the lock out, and writes one entry.
+    let (holder, is_locked) = hold_write_lock(path, Duration::from_millis(150));
+    is_locked.recv().unwrap();
+    Journal::new()
+        .retries(12)
+        .update(conn, &Account::new(1, "ann", 50))
+        .unwrap();
+    holder.join().unwrap();
+    assert_eq!(conn.account(1), Some(Account::new(1, "ann", 50)));
+    let ops: Vec<_> = conn.journal_rows().into_iter().map(|r| r.op).collect();
+    assert_eq!(ops, ["insert", "update"]);
+}
+
+#[test]
+fn inside_the_callers_transaction_nothing_is_retried() {
+    let mut db = common::sqlite_file("retry_inside", true);
+    let path = db.path.clone().unwrap();
+    let conn = &mut db.conn;
+    conn.batch_execute("PRAGMA busy_timeout = 0").unwrap();
+    Journal::new()
+        .insert(conn, &Account::new(1, "ann", 100))
+        .unwrap();
+    let (holder, is_locked) = hold_write_lock(path, Duration::from_millis(300));
+    is_locked.recv().unwrap();
+    let started = std::time::Instant::now();
+    let inside: Result<(), Error> = conn.transaction(|conn| {
+        Journal::new()
+            .retries(12)
+            .update(conn, &Account::new(1, "ann", 50))?;
+        Ok(())
+    });
+    // It failed at once: the caller's transaction is the one to retry.
+    assert!(matches!(inside, Err(Error::Retryable(_))), "{inside:?}");
+    assert!(started.elapsed() < Duration::from_millis(250));
+    holder.join().unwrap();
+    assert_eq!(conn.account(1), Some(Account::new(1, "ann", 100)));
+    assert_eq!(conn.journal_rows().len(), 1);
+}
