@@ -344,7 +344,8 @@ fn no_op_updates_write_nothing_and_nulls_are_changes<C: TestDb>(conn: &mut C) {
 fn context_ends_with_its_transaction<C: TestDb>(conn: &mut C) {
     capture_all(conn);
     let journal = Journal::new().actor("ops");
-    journal
+    // The journal's very first entry, written by a trigger.
+    let first = journal
         .transaction(conn, |conn| {
             conn.exec(
                 "INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'a', 1, 'open')",
@@ -352,6 +353,8 @@ fn context_ends_with_its_transaction<C: TestDb>(conn: &mut C) {
             Ok(())
         })
         .unwrap();
+    assert_ne!(first, ChangesetId::EMPTY);
+    assert_eq!(conn.journal_rows()[0].seq, first.get());
     // After commit: the next change has no actor.
     conn.exec("UPDATE accounts SET balance = 2 WHERE id = 1");
     // After an error: rolled back, and no context left behind.

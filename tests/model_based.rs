@@ -1150,6 +1150,22 @@ mod postgres {
     }
 }
 
+#[cfg(feature = "mysql")]
+mod mysql {
+    use super::*;
+
+    proptest! {
+        #![proptest_config(config(60))]
+
+        /// Capture mode on MariaDB: its triggers, its reserved seqs and its context row.
+        #[test]
+        fn captured_mysql_agrees_with_the_model(steps in steps()) {
+            let mut db = common::captured_db(common::mysql("model_based_captured", true));
+            run(&mut db.conn, &steps).map_err(TestCaseError::fail)?;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Minimal sequences kept as regressions
 // ---------------------------------------------------------------------------------------------

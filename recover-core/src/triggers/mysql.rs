@@ -1,5 +1,5 @@
 //! MySQL and MariaDB capture triggers: one per event, each calling the shared procedure
-//! `recover_capture_entry` that appends an entry.
+//! `recover_capture_entry_v1` that appends an entry.
 //!
 //! - **Seq**: from the `recover_seq` counter row, as recover's own entries (locked until the
 //!   transaction ends, so captured writers are serialised as recover's are). A recover call
@@ -24,7 +24,9 @@ pub(crate) fn trigger_names(entity: &str) -> [String; 3] {
 
 /// The procedure every capture trigger calls (created by the first capture; `install` leaves it
 /// out, since a server with binary logging may refuse stored programs to users without SUPER).
-const PROCEDURE: &str = "recover_capture_entry";
+/// Its name carries a version: a changed body gets a new name, so that `CREATE .. IF NOT
+/// EXISTS` never leaves an old body in place and no table's triggers lose theirs meanwhile.
+const PROCEDURE: &str = "recover_capture_entry_v1";
 
 /// The DDL that installs (or replaces) the capture triggers of one table.
 pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
@@ -115,7 +117,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
 /// Appends one captured entry: takes its seq (or the one the running recover call reserved),
 /// joins the context's changeset (or `changeset`, the first half of a key change), and keeps
 /// the context and `recover_changesets` up to date. `seq` returns the entry's seq.
-const PROCEDURE_DDL: &str = "CREATE PROCEDURE IF NOT EXISTS recover_capture_entry(
+const PROCEDURE_DDL: &str = "CREATE PROCEDURE IF NOT EXISTS recover_capture_entry_v1(
     IN entity_ VARCHAR(255), IN key_ VARCHAR(500), IN op_ VARCHAR(16),
     IN before_ LONGTEXT, IN after_ LONGTEXT, IN changeset_ BIGINT, OUT seq_ BIGINT)
 BEGIN
@@ -127,7 +129,8 @@ BEGIN
   DECLARE active INT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET active = 0;
   SELECT next_seq INTO s FROM recover_seq WHERE id = 1 FOR UPDATE;
-  IF NOT (s = LAST_INSERT_ID() AND NOT EXISTS (SELECT 1 FROM recover_journal WHERE seq = s)) THEN
+  IF NOT (s > 0 AND s = LAST_INSERT_ID()
+          AND NOT EXISTS (SELECT 1 FROM recover_journal WHERE seq = s)) THEN
     SET s = s + 1;
     UPDATE recover_seq SET next_seq = s WHERE id = 1;
   END IF;
