@@ -399,6 +399,33 @@ where
 
 impl<Q, C> diesel::RunQueryDsl<C> for Uncached<Q> {}
 
+/// The values of an entry's insert, every column bound, NULLs included: one SQL text, prepared
+/// once. (An `Insertable` with `Option` fields would vary its SQL with the values and be
+/// prepared each time.)
+macro_rules! entry_values {
+    ($seq:expr, $entry:expr) => {{
+        use $crate::schema::recover_journal as j;
+        let (seq, entry) = ($seq, $entry);
+        let (changeset_id, undo_next, redo_next) = entry.links(seq);
+        (
+            j::seq.eq(seq),
+            j::changeset_id.eq(changeset_id),
+            j::entity.eq(entry.entity),
+            j::entity_key.eq(entry.entity_key),
+            j::op.eq(entry.op),
+            j::before_image.eq(entry.before_image),
+            j::after_image.eq(entry.after_image),
+            j::undoes.eq(entry.undoes),
+            j::undo_next.eq(undo_next),
+            j::redo_next.eq(redo_next),
+            j::actor.eq(entry.actor),
+            j::reason.eq(entry.reason),
+            j::recorded_at.eq(entry.recorded_at),
+        )
+    }};
+}
+pub(crate) use entry_values;
+
 /// The journal queries every backend runs as they are, expanded inside each backend's impl so
 /// that they are checked against its concrete connection type and prepared once (Diesel's
 /// statement cache).
@@ -418,26 +445,8 @@ macro_rules! shared_journal_queries {
             seq: i64,
             entry: &$crate::schema::NewEntryRow<'_>,
         ) -> diesel::QueryResult<i64> {
-            use $crate::schema::recover_journal as j;
-            let (changeset_id, undo_next, redo_next) = entry.links(seq);
-            // Every column bound, NULLs included: one SQL text, prepared once. (An Insertable
-            // with Option fields would vary its SQL with the values and be prepared each time.)
-            diesel::insert_into(j::table)
-                .values((
-                    j::seq.eq(seq),
-                    j::changeset_id.eq(changeset_id),
-                    j::entity.eq(entry.entity),
-                    j::entity_key.eq(entry.entity_key),
-                    j::op.eq(entry.op),
-                    j::before_image.eq(entry.before_image),
-                    j::after_image.eq(entry.after_image),
-                    j::undoes.eq(entry.undoes),
-                    j::undo_next.eq(undo_next),
-                    j::redo_next.eq(redo_next),
-                    j::actor.eq(entry.actor),
-                    j::reason.eq(entry.reason),
-                    j::recorded_at.eq(entry.recorded_at),
-                ))
+            diesel::insert_into($crate::schema::recover_journal::table)
+                .values($crate::backend::entry_values!(seq, entry))
                 .execute(self)
                 .map(|_| seq)
         }

@@ -103,23 +103,8 @@ impl JournalConn for SqliteConnection {
         let seq = entry.seq.ok_or_else(|| {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
-        let (changeset_id, undo_next, redo_next) = entry.links(seq);
         diesel::insert_into(j::table)
-            .values((
-                j::seq.eq(seq),
-                j::changeset_id.eq(changeset_id),
-                j::entity.eq(entry.entity),
-                j::entity_key.eq(entry.entity_key),
-                j::op.eq(entry.op),
-                j::before_image.eq(entry.before_image),
-                j::after_image.eq(entry.after_image),
-                j::undoes.eq(entry.undoes),
-                j::undo_next.eq(undo_next),
-                j::redo_next.eq(redo_next),
-                j::actor.eq(entry.actor),
-                j::reason.eq(entry.reason),
-                j::recorded_at.eq(entry.recorded_at),
-            ))
+            .values(super::entry_values!(seq, entry))
             .on_conflict(j::seq)
             .do_update()
             .set((
