@@ -1,7 +1,8 @@
 //! MySQL and MariaDB: rows locked with `SELECT .. FOR UPDATE`, seqs from a counter row.
 
-use diesel::mysql::MysqlConnection;
+use diesel::mysql::{Mysql, MysqlConnection};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
@@ -45,6 +46,32 @@ struct Seq {
     #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::BigInt>)]
     seq: u64,
 }
+
+/// An entry's insert that completes the entry a capture trigger wrote at the same seq (MySQL's
+/// `ON DUPLICATE KEY UPDATE`), with a static query id: prepared once per connection, where
+/// Diesel's own MySQL upsert is prepared again on every call.
+struct UpsertEntry<Q>(Q);
+
+impl<Q: QueryId> QueryId for UpsertEntry<Q> {
+    type QueryId = UpsertEntry<Q::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q: QueryFragment<Mysql>> QueryFragment<Mysql> for UpsertEntry<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(
+            " ON DUPLICATE KEY UPDATE changeset_id = VALUES(changeset_id), op = VALUES(op), \
+             before_image = VALUES(before_image), after_image = VALUES(after_image), \
+             undoes = VALUES(undoes), undo_next = VALUES(undo_next), \
+             redo_next = VALUES(redo_next), actor = VALUES(actor), reason = VALUES(reason), \
+             recorded_at = VALUES(recorded_at)",
+        );
+        Ok(())
+    }
+}
+
+impl<Q, C> RunQueryDsl<C> for UpsertEntry<Q> {}
 
 impl JournalConn for MysqlConnection {
     const INSTALL_SQL: &'static str = include_str!("../../sql/mysql.sql");
@@ -125,35 +152,12 @@ impl JournalConn for MysqlConnection {
         let seq = entry.seq.ok_or_else(|| {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
-        let (changeset_id, undo_next, redo_next) = entry.links(seq);
         // The seq was reserved before the row write. If the table is captured, its trigger
         // wrote the change's entry at that same seq: this entry completes it (one entry,
-        // recover's op and stack pointers). Plain SQL: Diesel's MySQL upsert is not cached.
-        diesel::sql_query(
-            "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, \
-             before_image, after_image, undoes, undo_next, redo_next, actor, reason, \
-             recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE changeset_id = VALUES(changeset_id), op = VALUES(op), \
-             before_image = VALUES(before_image), after_image = VALUES(after_image), \
-             undoes = VALUES(undoes), undo_next = VALUES(undo_next), \
-             redo_next = VALUES(redo_next), actor = VALUES(actor), reason = VALUES(reason), \
-             recorded_at = VALUES(recorded_at)",
-        )
-        .bind::<BigInt, _>(seq)
-        .bind::<BigInt, _>(changeset_id)
-        .bind::<Text, _>(entry.entity)
-        .bind::<Text, _>(entry.entity_key)
-        .bind::<Text, _>(entry.op)
-        .bind::<Nullable<Text>, _>(entry.before_image)
-        .bind::<Nullable<Text>, _>(entry.after_image)
-        .bind::<Nullable<BigInt>, _>(entry.undoes)
-        .bind::<Nullable<BigInt>, _>(undo_next)
-        .bind::<Nullable<BigInt>, _>(redo_next)
-        .bind::<Nullable<Text>, _>(entry.actor)
-        .bind::<Nullable<Text>, _>(entry.reason)
-        .bind::<BigInt, _>(entry.recorded_at)
-        .execute(self)
-        .map(|_| seq)
+        // recover's op and stack pointers).
+        let insert = diesel::insert_into(crate::schema::recover_journal::table)
+            .values(super::entry_values!(seq, entry));
+        UpsertEntry(insert).execute(self).map(|_| seq)
     }
 
     fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()> {
