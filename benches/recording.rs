@@ -11,11 +11,13 @@
 //!
 //! Environment:
 //! - `RECOVER_BENCH`: workloads to run, comma separated (`W1`, `W1-FULL`, `W2`, `W3`, `W4`,
-//!   `B`, `C`, `C-B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `PG-C`, `MY-B`; `PG` = every
-//!   PostgreSQL one, `MY` = the MySQL one, `SQLITE` = every SQLite one). Default: all.
+//!   `B`, `C`, `C-B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `PG-C`, `PG-N`, `MY-B`, `MY-N`;
+//!   `PG` = every PostgreSQL one, `MY` = every MySQL one, `SQLITE` = every SQLite one).
+//!   Default: all.
 //! - `RECOVER_BENCH_SCALE`: multiplies every operation count and journal size (default 1).
 //! - `RECOVER_BENCH_ROUNDS`: measured rounds per side (default 6 for W1, W2, W3 and W4, 4
-//!   for W1-FULL, 3 for H, 2 for the PostgreSQL ones, whose commits wait for fsync).
+//!   for W1-FULL, 3 for H, 2 for the PostgreSQL ones, whose commits wait for fsync, 1 for
+//!   PG-N and MY-N).
 //! - `RECOVER_PG_URL`: the PostgreSQL server (only with `--features postgres`); the benchmark
 //!   works in a fresh schema `bench_<pid>` and drops it at the end.
 //! - `RECOVER_MYSQL_URL`: the MySQL or MariaDB server (only with `--features mysql`); the
@@ -39,7 +41,10 @@
 //! - `history`: H, the memory of reading a long history;
 //! - `bulk`: B, PG-B and MY-B, bulk recording against its baselines;
 //! - `table`: T, restoring a table;
-//! - `capture`: C, C-B and PG-C, the same workloads in capture mode.
+//! - `capture`: C, C-B and PG-C, the same workloads in capture mode;
+//! - `concurrency`: PG-N and MY-N, 1 to 16 concurrent writers, each on its own connection and
+//!   rows, and a hot-spot mix of 8 writers sharing 10 rows (with `--features postgres` or
+//!   `mysql`).
 
 /// The model of DESIGN.md section 1, shared with the bank example.
 #[path = "../examples/bank/model.rs"]
@@ -57,6 +62,8 @@ use crate::harness::postgres::Schema;
 use crate::harness::sqlite::{sqlite_version, WAL_FULL, WAL_NORMAL};
 use crate::harness::{median, ops_per_sec, print_table, short_count, Config, Line, ROWS};
 use crate::workloads::capture::{self, capture_label, Capture};
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use crate::workloads::concurrency;
 use crate::workloads::{bulk, history, single, table, undo};
 
 fn cpu_model() -> String {
@@ -141,8 +148,13 @@ fn main() {
     let history = cfg.wants("H").then(|| history::sqlite_h(&cfg));
     let table_restore = cfg.wants("T").then(|| table::sqlite_t(&cfg));
 
-    let wants_pg =
-        cfg.wants("PG-W1") || cfg.wants("PG-W2") || cfg.wants("PG-B") || cfg.wants("PG-C");
+    #[allow(unused_mut)]
+    let mut summaries: Vec<String> = Vec::new();
+    let wants_pg = cfg.wants("PG-W1")
+        || cfg.wants("PG-W2")
+        || cfg.wants("PG-B")
+        || cfg.wants("PG-C")
+        || cfg.wants("PG-N");
     match (&cfg.pg_url, wants_pg) {
         (None, _) | (_, false) => {
             if wants_pg {
@@ -176,6 +188,11 @@ fn main() {
             if cfg.wants("PG-B") {
                 lines.extend(bulk::pg_b(&cfg, &schema));
             }
+            if cfg.wants("PG-N") {
+                let family = concurrency::pg_n(&cfg, &schema);
+                lines.extend(family.lines);
+                summaries.extend(family.summary);
+            }
         }
         #[cfg(not(feature = "postgres"))]
         (Some(_), true) => notes.push(
@@ -185,9 +202,10 @@ fn main() {
         ),
     }
 
-    match (&cfg.mysql_url, cfg.wants("MY-B")) {
+    let wants_my = cfg.wants("MY-B") || cfg.wants("MY-N");
+    match (&cfg.mysql_url, wants_my) {
         (None, _) | (_, false) => {
-            if cfg.wants("MY-B") {
+            if wants_my {
                 notes.push("MySQL skipped: RECOVER_MYSQL_URL is not set".to_owned());
             }
         }
@@ -195,7 +213,14 @@ fn main() {
         (Some(url), true) => {
             let db = Database::new(url);
             println!("MySQL {}   database {}", db.version(), db.name());
-            lines.extend(bulk::my_b(&cfg, &db));
+            if cfg.wants("MY-B") {
+                lines.extend(bulk::my_b(&cfg, &db));
+            }
+            if cfg.wants("MY-N") {
+                let family = concurrency::my_n(&cfg, &db);
+                lines.extend(family.lines);
+                summaries.extend(family.summary);
+            }
         }
         #[cfg(not(feature = "mysql"))]
         (Some(_), true) => notes.push(
@@ -213,6 +238,9 @@ fn main() {
             "ratio = recorded time / bare time (medians of the rounds); \"per round\" = the \
              smallest and largest ratio of one round's pair."
         );
+    }
+    for line in &summaries {
+        println!("{line}");
     }
     if cfg.wants("W3") {
         println!(

@@ -39,6 +39,14 @@ impl Database {
         conn
     }
 
+    /// Another connection to the database [`Database::fresh`] made (for concurrent writers).
+    pub fn connect_to(&self) -> MysqlConnection {
+        let mut conn = self.connect();
+        conn.batch_execute(&format!("USE {}", self.name))
+            .expect("USE database");
+        conn
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -38,6 +38,15 @@ impl Schema {
         conn
     }
 
+    /// Another connection to the schema [`Schema::fresh`] made (for concurrent writers).
+    pub fn connect(&self) -> PgConnection {
+        let mut conn = PgConnection::establish(&self.url)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e}", self.url));
+        conn.batch_execute(&format!("SET search_path TO {}", self.name))
+            .expect("search_path");
+        conn
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

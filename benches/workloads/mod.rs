@@ -2,6 +2,8 @@
 
 pub mod bulk;
 pub mod capture;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod concurrency;
 pub mod history;
 pub mod single;
 pub mod table;
