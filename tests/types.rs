@@ -12,6 +12,7 @@ mod common;
 
 use std::fmt::Debug;
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use diesel::connection::SimpleConnection;
