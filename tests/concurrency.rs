@@ -12,6 +12,9 @@
 //! - `recover` on a pooled connection and inside the user's own `conn.transaction(..)`.
 //! - Deterministic reproductions of what the stress runs can hit: two transactions made to meet
 //!   on one row (an undo waiting behind an update, an insert waiting behind an insert).
+//! - Opt-in, with `RECOVER_GALERA_URLS` set (`scripts/galera-start` starts a 3-node MariaDB
+//!   Galera cluster on loopback): the MariaDB workload and money transfers with the threads
+//!   spread round-robin over the nodes, then the same checks on every node.
 
 // Without a server feature only the SQLite tests are built; the server-only helpers stay.
 #![cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
@@ -272,44 +275,54 @@ fn worker<C: TestDb>(conn: &mut C, thread: usize, ops: usize) -> Stats {
     let mut stats = Stats::default();
     for _ in 0..ops {
         let op = Op::random(&mut rng, thread);
-        stats.ops += 1;
-        let mut tries = 0;
-        loop {
-            match op.run(conn, &journal) {
-                Ok(entries) => {
-                    stats.entries += entries;
-                    stats.changesets += u64::from(entries > 1);
-                    *stats.ok.entry(op.kind()).or_default() += 1;
-                }
-                Err(Error::Retryable(e)) => {
-                    *stats.retries.entry(retry_cause(&e)).or_default() += 1;
-                    tries += 1;
-                    if tries < MAX_RETRIES {
-                        std::thread::sleep(Duration::from_millis(u64::from(tries.min(10))));
-                        continue;
-                    }
-                    stats.unexpected.push(format!(
-                        "{op:?}: still Retryable after {MAX_RETRIES} tries: {e}"
-                    ));
-                }
-                Err(
-                    e @ (Error::NotFound { .. }
-                    | Error::NoMatch { .. }
-                    | Error::AlreadyExists { .. }
-                    | Error::NothingToUndo { .. }
-                    | Error::NothingToRedo { .. }),
-                ) => {
-                    *stats.refused.entry(variant(&e)).or_default() += 1;
-                }
-                Err(e @ Error::Conflict { .. }) => {
-                    stats.conflicts.push(format!("{op:?}: {e} ({e:?})"));
-                }
-                Err(e) => stats.unexpected.push(format!("{op:?}: {e} ({e:?})")),
-            }
-            break;
-        }
+        attempt(&mut stats, op.kind(), &op, || op.run(conn, &journal));
     }
     stats
+}
+
+/// Runs one recorded operation, retried while it is `Retryable`, and counts the outcome.
+fn attempt(
+    stats: &mut Stats,
+    kind: &'static str,
+    op: &dyn std::fmt::Debug,
+    mut run: impl FnMut() -> Result<u64, Error>,
+) {
+    stats.ops += 1;
+    let mut tries = 0;
+    loop {
+        match run() {
+            Ok(entries) => {
+                stats.entries += entries;
+                stats.changesets += u64::from(entries > 1);
+                *stats.ok.entry(kind).or_default() += 1;
+            }
+            Err(Error::Retryable(e)) => {
+                *stats.retries.entry(retry_cause(&e)).or_default() += 1;
+                tries += 1;
+                if tries < MAX_RETRIES {
+                    std::thread::sleep(Duration::from_millis(u64::from(tries.min(10))));
+                    continue;
+                }
+                stats.unexpected.push(format!(
+                    "{op:?}: still Retryable after {MAX_RETRIES} tries: {e}"
+                ));
+            }
+            Err(
+                e @ (Error::NotFound { .. }
+                | Error::NoMatch { .. }
+                | Error::AlreadyExists { .. }
+                | Error::NothingToUndo { .. }
+                | Error::NothingToRedo { .. }),
+            ) => {
+                *stats.refused.entry(variant(&e)).or_default() += 1;
+            }
+            Err(e @ Error::Conflict { .. }) => {
+                stats.conflicts.push(format!("{op:?}: {e} ({e:?})"));
+            }
+            Err(e) => stats.unexpected.push(format!("{op:?}: {e} ({e:?})")),
+        }
+        break;
+    }
 }
 
 /// Inserts the shared rows (through recover, so that every change is journaled).
@@ -542,17 +555,29 @@ fn stress_pool<C>(pool: &Pool<ConnectionManager<C>>, backend: &str)
 where
     C: Db + R2D2Connection + Send,
 {
-    let mut stats = seed(&mut *pool.get().unwrap());
+    let stats = stress_pools(std::slice::from_ref(pool), SERVER_OPS, backend);
+    verify(&mut *pool.get().unwrap(), &stats);
+    assert_no_bug(&stats, backend);
+}
+
+/// Seeds the rows through the first pool, then runs `SERVER_THREADS` threads of `ops`
+/// operations, thread `t` on a connection of pool `t % pools.len()`; prints and returns what
+/// they saw.
+fn stress_pools<C>(pools: &[Pool<ConnectionManager<C>>], ops: usize, backend: &str) -> Stats
+where
+    C: Db + R2D2Connection + Send,
+{
+    let mut stats = seed(&mut *pools[0].get().unwrap());
     let start = Instant::now();
     let barrier = Barrier::new(SERVER_THREADS);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..SERVER_THREADS)
             .map(|t| {
-                let barrier = &barrier;
+                let (barrier, pool) = (&barrier, &pools[t % pools.len()]);
                 s.spawn(move || {
                     let mut pooled = pool.get().unwrap();
                     barrier.wait();
-                    worker(&mut *pooled, t, SERVER_OPS)
+                    worker(&mut *pooled, t, ops)
                 })
             })
             .collect();
@@ -561,8 +586,7 @@ where
         }
     });
     stats.print(backend, start.elapsed());
-    verify(&mut *pool.get().unwrap(), &stats);
-    assert_no_bug(&stats, backend);
+    stats
 }
 
 #[cfg(feature = "postgres")]
@@ -1223,4 +1247,314 @@ fn sqlite_file_pooled_connection_inside_user_transaction() {
         3,
         "PRAGMA busy_timeout = 5000;".into(),
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A multi-primary MariaDB Galera cluster (opt-in: RECOVER_GALERA_URLS).
+
+/// The Galera nodes, from `RECOVER_GALERA_URLS` (comma-separated `mysql://` URLs); `None` when
+/// it is unset or empty.
+fn galera_urls() -> Option<Vec<String>> {
+    let urls: Vec<String> = std::env::var("RECOVER_GALERA_URLS")
+        .ok()?
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!urls.is_empty()).then_some(urls)
+}
+
+/// The rows the transfers move money between (ids TRANSFER_IDS), each seeded with
+/// TRANSFER_SEED; they are apart from the workload's rows 1..=ROWS, so their sum is conserved.
+const TRANSFER_IDS: std::ops::RangeInclusive<i32> = 101..=105;
+const TRANSFER_SEED: i64 = 1000;
+/// Operations per thread of the workload on Galera (`RECOVER_GALERA_OPS`, default 100: every
+/// recording transaction takes the one `recover_seq` row, so writers on different nodes fail
+/// certification and retry), and transfers per thread.
+fn galera_ops() -> usize {
+    std::env::var("RECOVER_GALERA_OPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100)
+}
+const TRANSFER_OPS: usize = 50;
+/// How long the Galera run may take before the watchdog ends the test binary
+/// (`RECOVER_GALERA_TIMEOUT`, in seconds, default 900).
+fn galera_timeout() -> Duration {
+    Duration::from_secs(
+        std::env::var("RECOVER_GALERA_TIMEOUT")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(900),
+    )
+}
+
+/// Watches the Galera run. Statements a node never answers were seen on MariaDB 10.11.19 with
+/// Galera 26.4.23: the connection is shown as `Killed` (a victim of a brute-force abort) or
+/// as `Sleep` in the node's processlist, and its client waits for the reply forever, where no
+/// client-side timeout reaches it. Every second this kills such connections to `database` on
+/// every node (`Killed` for 5 s or more, `Sleep` for 30 s or more: the workers never pause that
+/// long, and the pools hold no spare connections), so that their clients see "Server has gone
+/// away" (counted as unexpected, and so is every later operation of that thread, whose
+/// connection is gone) instead of hanging; it returns how many it killed once `done`
+/// is set. If the run is still not done after `limit`, it prints every node's connections and
+/// ends the test binary.
+#[cfg(feature = "mysql")]
+fn watchdog(
+    urls: &[String],
+    database: &str,
+    limit: Duration,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    use diesel::mysql::MysqlConnection;
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        command: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        time: i64,
+    }
+    let (urls, database) = (urls.to_vec(), database.to_owned());
+    std::thread::spawn(move || {
+        let mut conns: Vec<MysqlConnection> = urls
+            .iter()
+            .map(|url| MysqlConnection::establish(url).unwrap())
+            .collect();
+        let start = Instant::now();
+        let mut killed = 0;
+        while start.elapsed() < limit {
+            if done.load(std::sync::atomic::Ordering::SeqCst) {
+                return killed;
+            }
+            for (node, conn) in conns.iter_mut().enumerate() {
+                let hung = diesel::sql_query(format!(
+                    "SELECT CAST(id AS SIGNED) AS id, command, CAST(time AS SIGNED) AS time \
+                     FROM information_schema.processlist \
+                     WHERE db = '{database}' AND (command = 'Killed' AND time >= 5 \
+                     OR command = 'Sleep' AND time >= 30)"
+                ))
+                .load::<Id>(conn)
+                .unwrap_or_default();
+                for Id { id, command, time } in hung {
+                    println!(
+                        "[galera] {:.1?}: node {node}: connection {id} is {command} for {time} s; \
+                         killing it",
+                        start.elapsed()
+                    );
+                    let _ = conn.batch_execute(&format!("KILL {id}"));
+                    killed += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        for (node, conn) in conns.iter_mut().enumerate() {
+            let list = diesel::sql_query(format!(
+                "SELECT COALESCE(GROUP_CONCAT(CONCAT_WS(' ', id, command, time, state, \
+                 LEFT(info, 60)) SEPARATOR '\n  '), '') AS name \
+                 FROM information_schema.processlist WHERE db = '{database}'"
+            ))
+            .get_result::<Name>(conn);
+            match list {
+                Ok(list) => eprintln!("[galera] node {node} connections:\n  {}", list.name),
+                Err(e) => eprintln!("[galera] node {node}: {e}"),
+            }
+        }
+        eprintln!("[galera] the run did not end in {limit:?}: a statement hangs, see above");
+        std::process::exit(2);
+    })
+}
+
+/// Moves `amount` from `from` to `to` in one changeset, both rows read `FOR UPDATE` inside it.
+#[cfg(feature = "mysql")]
+fn transfer(
+    conn: &mut diesel::mysql::MysqlConnection,
+    journal: &Journal,
+    (from, to, amount): (i32, i32, i64),
+) -> Result<u64, Error> {
+    journal
+        .changeset(conn, |tx| {
+            let mut a: Account = accounts::table.find(from).for_update().first(tx.conn())?;
+            let mut b: Account = accounts::table.find(to).for_update().first(tx.conn())?;
+            a.balance -= amount;
+            b.balance += amount;
+            tx.update(&a)?;
+            tx.update(&b)?;
+            Ok(())
+        })
+        .map(|_| 2)
+}
+
+/// Writers spread round-robin over the nodes of a MariaDB Galera cluster (multi-primary, each
+/// write set certified at commit on every node): the MariaDB stress workload, then transfers
+/// between five other rows; afterwards, on every node, the journal checks of `verify`, the
+/// transferred money conserved, and the same journal and rows as on the first node.
+///
+/// Opt-in: only when `RECOVER_GALERA_URLS` is set (comma-separated, e.g.
+/// `mysql://root@127.0.0.1:4306/test,mysql://root@127.0.0.1:4307/test,mysql://root@127.0.0.1:4308/test`;
+/// `scripts/galera-start` starts such a cluster on loopback, `scripts/galera-stop` removes it).
+/// Without it the test returns at once and passes. Every connection sets `wsrep_sync_wait = 1`,
+/// so that its reads wait for the write sets other nodes have committed. Run it with
+/// `--nocapture` to see the figures (operations, retries, the journal found).
+#[cfg(feature = "mysql")]
+#[test]
+fn galera_writers_on_three_nodes_keep_the_journal_consistent() {
+    use diesel::mysql::MysqlConnection;
+    let Some(urls) = galera_urls() else {
+        println!("RECOVER_GALERA_URLS is not set: no Galera cluster to test, nothing done");
+        return;
+    };
+    let started = Instant::now();
+    let database = format!("rt_conc_galera_{}", std::process::id());
+    let mut setup = MysqlConnection::establish(&urls[0])
+        .unwrap_or_else(|e| panic!("Galera node {}: {e}", urls[0]));
+    setup
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}; USE {database};
+             CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL,
+                 balance BIGINT NOT NULL, status TEXT NOT NULL, note LONGTEXT)
+                 ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;"
+        ))
+        .unwrap();
+    recover::install(&mut setup).unwrap();
+    // Out of the database while it waits, so that the watchdog does not take it for hung.
+    setup.batch_execute("USE test").unwrap();
+    let on_node = |node: usize| {
+        (0..SERVER_THREADS)
+            .filter(|t| t % urls.len() == node)
+            .count()
+    };
+    let pools: Vec<Pool<ConnectionManager<MysqlConnection>>> = urls
+        .iter()
+        .enumerate()
+        .map(|(node, url)| {
+            // No idle connections kept (see `watchdog`).
+            Pool::builder()
+                .max_size(on_node(node).max(1) as u32)
+                .min_idle(Some(0))
+                .connection_timeout(Duration::from_secs(10))
+                .connection_customizer(Box::new(OnAcquire(format!(
+                    "USE {database}; SET SESSION wsrep_sync_wait = 1"
+                ))))
+                .build(ConnectionManager::new(url))
+                .unwrap()
+        })
+        .collect();
+    let backend = format!("galera x{}", urls.len());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = watchdog(&urls, &database, galera_timeout(), done.clone());
+
+    // The MariaDB workload, thread t on node t % nodes.
+    let mut stats = stress_pools(&pools, galera_ops(), &backend);
+
+    // Transfers, the same way spread.
+    let seed_journal = Journal::new().actor("seed");
+    for id in TRANSFER_IDS {
+        let mut conn = pools[0].get().unwrap();
+        seed_journal
+            .insert(&mut *conn, &Account::new(id, "bank", TRANSFER_SEED))
+            .unwrap();
+        stats.ops += 1;
+        stats.entries += 1;
+        *stats.ok.entry("insert").or_default() += 1;
+    }
+    let start = Instant::now();
+    let barrier = Barrier::new(SERVER_THREADS);
+    let mut transfers = Stats::default();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..SERVER_THREADS)
+            .map(|t| {
+                let (barrier, pool) = (&barrier, &pools[t % pools.len()]);
+                s.spawn(move || {
+                    let journal = Journal::new().actor(format!("bank-{t}"));
+                    let mut rng = Rng::new(0xBA2C + t as u64);
+                    let mut stats = Stats::default();
+                    let mut conn = pool.get().unwrap();
+                    barrier.wait();
+                    let (lo, n) = (*TRANSFER_IDS.start(), TRANSFER_IDS.count() as u64);
+                    for _ in 0..TRANSFER_OPS {
+                        let from = lo + rng.below(n) as i32;
+                        let to = lo + (from - lo + 1 + rng.below(n - 1) as i32) % n as i32;
+                        let amount = 1 + rng.below(100) as i64;
+                        let op = (from, to, amount);
+                        attempt(&mut stats, "transfer", &op, || {
+                            transfer(&mut conn, &journal, op)
+                        });
+                    }
+                    stats
+                })
+            })
+            .collect();
+        for h in handles {
+            transfers.merge(h.join().unwrap());
+        }
+    });
+    transfers.print(&format!("{backend} transfers"), start.elapsed());
+    stats.merge(transfers);
+    stats.print(&format!("{backend} all"), started.elapsed());
+
+    // Every node: the journal checks, the money, and the same contents as the first node.
+    let expected_money = TRANSFER_SEED * TRANSFER_IDS.count() as i64;
+    let (lo, hi) = (*TRANSFER_IDS.start(), *TRANSFER_IDS.end());
+    let mut problems = Vec::new();
+    let mut first: Option<(Vec<JournalRow>, Vec<Account>)> = None;
+    for (node, pool) in pools.iter().enumerate() {
+        let mut conn = pool.get().unwrap();
+        let (node_problems, entries, entities) = journal_problems(&mut *conn);
+        let changesets = changeset_rows(&mut *conn);
+        let money = conn.count(&format!(
+            "SELECT CAST(COALESCE(SUM(balance), 0) AS SIGNED) AS n FROM accounts \
+             WHERE id BETWEEN {lo} AND {hi}"
+        ));
+        println!(
+            "[{backend}] node {node}: {entries} entries of {entities} entities, {changesets} \
+             changeset rows, {} problems, money {money} (expected {expected_money})",
+            node_problems.len()
+        );
+        problems.extend(
+            node_problems
+                .into_iter()
+                .map(|p| format!("node {node}: {p}")),
+        );
+        if entries as u64 != stats.entries {
+            problems.push(format!(
+                "node {node}: the journal holds {entries} entries, the successful operations \
+                 reported {}",
+                stats.entries
+            ));
+        }
+        if changesets as u64 != stats.changesets {
+            problems.push(format!(
+                "node {node}: recover_changesets holds {changesets} rows, {} calls of several \
+                 entries succeeded",
+                stats.changesets
+            ));
+        }
+        if money != expected_money {
+            problems.push(format!(
+                "node {node}: the transfer rows hold {money}, not {expected_money}"
+            ));
+        }
+        let contents = (conn.journal_rows(), conn.accounts());
+        match &first {
+            None => first = Some(contents),
+            Some(first) if *first != contents => problems.push(format!(
+                "node {node}: journal or rows differ from node 0's ({} vs {} entries)",
+                contents.0.len(),
+                first.0.len()
+            )),
+            Some(_) => {}
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let killed = watching.join().unwrap();
+    println!(
+        "[{backend}] {killed} hung connections killed; in all {:.2?}",
+        started.elapsed()
+    );
+    let _ = setup.batch_execute(&format!("DROP DATABASE IF EXISTS {database}"));
+    assert_no_problems(&problems);
+    assert_no_bug(&stats, &backend);
 }
