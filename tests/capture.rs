@@ -744,3 +744,28 @@ fn postgres_concurrent_connections_do_not_share_context() {
 fn mysql_concurrent_connections_do_not_share_context() {
     concurrent_connections_do_not_share_context(common::mysql("capture_concurrent", true));
 }
+
+/// On MySQL a recover call's entry completes the capture trigger's entry at its reserved seq,
+/// and only that one: an entry of another entity at that seq (another primary handing out the
+/// same seq, say) is never overwritten; the call fails and writes nothing.
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_never_overwrites_another_entitys_entry() {
+    let mut db = common::mysql("capture_foreign_seq", true);
+    let conn = &mut db.conn;
+    capture_all(conn);
+    Journal::new()
+        .insert(conn, &Account::new(1, "ann", 5))
+        .unwrap();
+    // The next seq the counter hands out is already taken, by another entity.
+    conn.exec(
+        "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, after_image, \
+         undo_next, recorded_at) SELECT next_seq + 1, next_seq + 1, 'elsewhere', '7', 'insert', \
+         '{}', next_seq + 1, 0 FROM recover_seq WHERE id = 1",
+    );
+    let before = conn.journal_rows();
+    let clash = Journal::new().update(conn, &Account::new(1, "ann", 6));
+    assert!(matches!(clash, Err(Error::Database(_))), "{clash:?}");
+    assert_eq!(conn.journal_rows(), before);
+    assert_eq!(conn.account(1), Some(Account::new(1, "ann", 5)));
+}

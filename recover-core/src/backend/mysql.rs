@@ -1,8 +1,7 @@
 //! MySQL and MariaDB: rows locked with `SELECT .. FOR UPDATE`, seqs from a counter row.
 
-use diesel::mysql::{Mysql, MysqlConnection};
+use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
@@ -46,32 +45,6 @@ struct Seq {
     #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::BigInt>)]
     seq: u64,
 }
-
-/// An entry's insert that completes the entry a capture trigger wrote at the same seq (MySQL's
-/// `ON DUPLICATE KEY UPDATE`), with a static query id: prepared once per connection, where
-/// Diesel's own MySQL upsert is prepared again on every call.
-struct UpsertEntry<Q>(Q);
-
-impl<Q: QueryId> QueryId for UpsertEntry<Q> {
-    type QueryId = UpsertEntry<Q::QueryId>;
-    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
-}
-
-impl<Q: QueryFragment<Mysql>> QueryFragment<Mysql> for UpsertEntry<Q> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
-        self.0.walk_ast(out.reborrow())?;
-        out.push_sql(
-            " ON DUPLICATE KEY UPDATE changeset_id = VALUES(changeset_id), op = VALUES(op), \
-             before_image = VALUES(before_image), after_image = VALUES(after_image), \
-             undoes = VALUES(undoes), undo_next = VALUES(undo_next), \
-             redo_next = VALUES(redo_next), actor = VALUES(actor), reason = VALUES(reason), \
-             recorded_at = VALUES(recorded_at)",
-        );
-        Ok(())
-    }
-}
-
-impl<Q, C> RunQueryDsl<C> for UpsertEntry<Q> {}
 
 impl JournalConn for MysqlConnection {
     const INSTALL_SQL: &'static str = include_str!("../../sql/mysql.sql");
@@ -152,12 +125,40 @@ impl JournalConn for MysqlConnection {
         let seq = entry.seq.ok_or_else(|| {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
+        use crate::schema::recover_journal as j;
+        use diesel::result::{DatabaseErrorKind, Error as DieselError};
         // The seq was reserved before the row write. If the table is captured, its trigger
-        // wrote the change's entry at that same seq: this entry completes it (one entry,
-        // recover's op and stack pointers).
-        let insert = diesel::insert_into(crate::schema::recover_journal::table)
-            .values(super::entry_values!(seq, entry));
-        UpsertEntry(insert).execute(self).map(|_| seq)
+        // wrote the change's entry at that same seq: the insert then meets it, and this entry
+        // completes it (one entry, recover's op and stack pointers) — that entry, of this
+        // entity and key, and no other: any other duplicate seq stays an error.
+        let duplicate = match self.insert_entry(seq, entry) {
+            Err(e @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => e,
+            inserted => return inserted,
+        };
+        let (changeset_id, undo_next, redo_next) = entry.links(seq);
+        let completed = diesel::update(
+            j::table
+                .filter(j::seq.eq(seq))
+                .filter(j::entity.eq(entry.entity))
+                .filter(j::entity_key.eq(entry.entity_key)),
+        )
+        .set((
+            j::changeset_id.eq(changeset_id),
+            j::op.eq(entry.op),
+            j::before_image.eq(entry.before_image),
+            j::after_image.eq(entry.after_image),
+            j::undoes.eq(entry.undoes),
+            j::undo_next.eq(undo_next),
+            j::redo_next.eq(redo_next),
+            j::actor.eq(entry.actor),
+            j::reason.eq(entry.reason),
+            j::recorded_at.eq(entry.recorded_at),
+        ))
+        .execute(self)?;
+        match completed {
+            1 => Ok(seq),
+            _ => Err(duplicate),
+        }
     }
 
     fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()> {
