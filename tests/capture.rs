@@ -14,6 +14,7 @@ on_every_backend!(
     no_op_updates_write_nothing_and_nulls_are_changes,
     context_ends_with_its_transaction,
     key_change_is_removal_and_creation_in_one_changeset,
+    grouping_outside_a_journal_transaction,
     composite_keys_and_skipped_columns,
     capture_is_idempotent_and_capture_sql_is_the_same,
     release_stops_journaling,
@@ -391,6 +392,38 @@ fn context_ends_with_its_transaction<C: TestDb>(conn: &mut C) {
         [(1, ops.clone()), (2, None), (4, None), (5, ops), (6, None)]
     );
     assert_eq!(conn.account(1).unwrap().balance, 6);
+}
+
+/// Outside a `journal.transaction`: PostgreSQL groups a database transaction's captured changes
+/// into one changeset; SQLite and MySQL, whose triggers cannot tell transactions apart, make
+/// each changed row a changeset of its own (README, "Capture mode").
+fn grouping_outside_a_journal_transaction<C: TestDb>(conn: &mut C) {
+    capture_all(conn);
+    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'a', 1, 'open')");
+    conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (2, 'b', 1, 'open')");
+    conn.transaction::<_, Error, _>(|conn| {
+        conn.exec("UPDATE accounts SET balance = 5 WHERE id = 1");
+        conn.exec("UPDATE accounts SET balance = 6 WHERE id = 2");
+        Ok(())
+    })
+    .unwrap();
+    let rows = conn.journal_rows();
+    let (first, second) = (&rows[2], &rows[3]);
+    assert!(first.actor.is_none() && second.actor.is_none());
+    let by_transaction = C::CAPTURE_TRIGGERS == 1;
+    if by_transaction {
+        assert_eq!(first.changeset_id, second.changeset_id);
+        Journal::new()
+            .undo_changeset(conn, ChangesetId::from(first.changeset_id))
+            .unwrap();
+        assert_eq!(conn.account(1).unwrap().balance, 1);
+        assert_eq!(conn.account(2).unwrap().balance, 1);
+    } else {
+        assert_eq!(first.changeset_id, first.seq);
+        assert_eq!(second.changeset_id, second.seq);
+    }
+    // Separate transactions are separate changesets everywhere.
+    assert_ne!(rows[0].changeset_id, rows[1].changeset_id);
 }
 
 fn key_change_is_removal_and_creation_in_one_changeset<C: TestDb>(conn: &mut C) {
