@@ -10,8 +10,9 @@
 //! - **Grouping outside a context**: by database transaction. The first captured change of a
 //!   transaction sets `recover.changeset` to its seq, and the later ones join it.
 //! - **Values**: `to_json` of each column, under the function's own `extra_float_digits = 3`
-//!   (floats exact whatever the session says) and `bytea_output = 'hex'`; timestamptz carries the
-//!   session's offset, which the decoder converts; numeric is written as text, every digit kept.
+//!   (floats exact whatever the session says) and `bytea_output = 'hex'` where the table has
+//!   such columns; timestamptz carries the session's offset, which the decoder converts;
+//!   numeric is written as text, every digit kept.
 //! - **Replication**: the trigger is `ENABLE ALWAYS`, so it fires under
 //!   `session_replication_role = replica` too (pg_restore, logical replication apply).
 
@@ -87,8 +88,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
         comparable("NEW")
     );
     format!(
-        r#"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql
-SET extra_float_digits = 3 SET bytea_output = 'hex' AS $recover$
+        r#"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql{settings} AS $recover$
 -- {fingerprint}
 DECLARE
   cs bigint := nullif(current_setting('recover.changeset', true), '')::bigint;
@@ -149,12 +149,30 @@ CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table}
 ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};
 "#,
         fingerprint = spec.fingerprint(),
+        settings = settings(spec),
         trigger = ident(TRIGGER),
         old_key = key("OLD"),
         new_key = key("NEW"),
         old_image = image("OLD"),
         new_image = image("NEW"),
     )
+}
+
+/// The settings the function runs under, whatever the session says: floats printed exactly and
+/// bytea as hex, where the table has such columns (a function's own settings cost each call).
+fn settings(spec: &TriggerSpec) -> String {
+    let kinds: Vec<SqlKind> = spec.typed_columns().map(|(_, kind)| kind).collect();
+    let mut settings = String::new();
+    if kinds
+        .iter()
+        .any(|k| matches!(k, SqlKind::Float | SqlKind::Double))
+    {
+        settings.push_str("\nSET extra_float_digits = 3");
+    }
+    if kinds.contains(&SqlKind::Binary) {
+        settings.push_str("\nSET bytea_output = 'hex'");
+    }
+    settings
 }
 
 /// The DDL that removes the capture trigger and function of one table.
