@@ -406,12 +406,23 @@ macro_rules! entry_values {
     ($seq:expr, $entry:expr) => {{
         use $crate::schema::recover_journal as j;
         let (seq, entry) = ($seq, $entry);
-        let (changeset_id, undo_next, redo_next) = entry.links(seq);
         (
             j::seq.eq(seq),
-            j::changeset_id.eq(changeset_id),
             j::entity.eq(entry.entity),
             j::entity_key.eq(entry.entity_key),
+            $crate::backend::entry_fields!(seq, entry),
+        )
+    }};
+}
+/// An entry's columns other than its identity (seq, entity, key): the rest of its insert, and
+/// what completing a capture trigger's entry at the same seq overwrites (MySQL).
+macro_rules! entry_fields {
+    ($seq:expr, $entry:expr) => {{
+        use $crate::schema::recover_journal as j;
+        let (seq, entry) = ($seq, $entry);
+        let (changeset_id, undo_next, redo_next) = entry.links(seq);
+        (
+            j::changeset_id.eq(changeset_id),
             j::op.eq(entry.op),
             j::before_image.eq(entry.before_image),
             j::after_image.eq(entry.after_image),
@@ -424,6 +435,7 @@ macro_rules! entry_values {
         )
     }};
 }
+pub(crate) use entry_fields;
 pub(crate) use entry_values;
 
 /// The journal queries every backend runs as they are, expanded inside each backend's impl so

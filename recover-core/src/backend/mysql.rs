@@ -135,25 +135,13 @@ impl JournalConn for MysqlConnection {
             Err(e @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => e,
             inserted => return inserted,
         };
-        let (changeset_id, undo_next, redo_next) = entry.links(seq);
         let completed = diesel::update(
             j::table
                 .filter(j::seq.eq(seq))
                 .filter(j::entity.eq(entry.entity))
                 .filter(j::entity_key.eq(entry.entity_key)),
         )
-        .set((
-            j::changeset_id.eq(changeset_id),
-            j::op.eq(entry.op),
-            j::before_image.eq(entry.before_image),
-            j::after_image.eq(entry.after_image),
-            j::undoes.eq(entry.undoes),
-            j::undo_next.eq(undo_next),
-            j::redo_next.eq(redo_next),
-            j::actor.eq(entry.actor),
-            j::reason.eq(entry.reason),
-            j::recorded_at.eq(entry.recorded_at),
-        ))
+        .set(super::entry_fields!(seq, entry))
         .execute(self)?;
         match completed {
             1 => Ok(seq),
