@@ -236,7 +236,11 @@ pub(crate) fn check_raw(entries: &[EntryRow]) -> Vec<Problem> {
     problems
 }
 
-fn raw_difference(a: Option<&Map<String, Value>>, b: Option<&Map<String, Value>>) -> Vec<String> {
+/// The keys whose values differ between two raw images (an absent image: none of its keys).
+pub(crate) fn raw_difference(
+    a: Option<&Map<String, Value>>,
+    b: Option<&Map<String, Value>>,
+) -> Vec<String> {
     let empty = Map::new();
     let (a, b) = (a.unwrap_or(&empty), b.unwrap_or(&empty));
     a.keys()

@@ -169,12 +169,45 @@ pub enum Error {
     Unsupported(&'static str),
 
     /// `undo_changeset` of an id that names no journal entries.
-    #[error("changeset {0:?} not found in the journal")]
+    #[error("changeset {} not found in the journal", .0.get())]
     ChangesetNotFound(ChangesetId),
 
     /// The journal holds an entity whose `Recoverable` type is not linked into this program.
     #[error("journal entity `{0}` has no #[derive(Recoverable)] type in this program")]
     UnknownEntity(String),
+
+    /// A key given as text that is not the JSON of the model's key (`1`, `"abc"`, `[7,"acme"]`:
+    /// the form `recover_journal.entity_key` stores).
+    #[error("{entity}: {key:?} is not a key: {problem}")]
+    InvalidKey {
+        /// The entity's table.
+        entity: &'static str,
+        /// The text as given.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// No journal entry has this seq (it never existed, or retention removed it).
+    #[error("journal entry {0} not found")]
+    EntryNotFound(i64),
+
+    /// A journal entry named for an entity is an entry of another one.
+    #[error(
+        "journal entry {seq} is an entry of {found_entity} {found_key}, not of {entity} {key}"
+    )]
+    EntryOfOtherEntity {
+        /// The entry.
+        seq: i64,
+        /// The entity's table, as asked.
+        entity: &'static str,
+        /// The key, as asked (canonical JSON text).
+        key: String,
+        /// The entity the entry belongs to.
+        found_entity: String,
+        /// Its key.
+        found_key: String,
+    },
 
     /// A field value could not be encoded as JSON.
     #[error("{entity}: column `{column}` cannot be encoded as JSON: {problem}")]

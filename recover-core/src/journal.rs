@@ -8,6 +8,7 @@ use crate::changeset::{self, ChangesetTx};
 use crate::changeset_id::ChangesetId;
 use crate::clock::now_micros;
 use crate::deleted::{self, Deleted};
+use crate::dynamic::{self, Key, RestoreTo};
 use crate::error::Error;
 use crate::history::{self, Entry};
 use crate::model::{BulkChanges, BulkFilter, Recoverable, RowStore};
@@ -235,6 +236,43 @@ impl Journal {
     ) -> Result<ChangesetId, Error> {
         self.record(conn, Scope::OneChange, |conn, rec| {
             revert::restore::<T, _>(conn, rec, key, at)
+        })
+    }
+
+    /// [`Journal::undo`] of an entity known by its table name and key text (a
+    /// [`dynamic::Key`]), for tools that act on any model linked into the program.
+    pub fn undo_key<C: JournalConn>(
+        &self,
+        conn: &mut C,
+        key: &Key<C>,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            dynamic::undo(conn, rec, key)
+        })
+    }
+
+    /// [`Journal::redo`] of an entity known by its table name and key text.
+    pub fn redo_key<C: JournalConn>(
+        &self,
+        conn: &mut C,
+        key: &Key<C>,
+    ) -> Result<ChangesetId, Error> {
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            dynamic::redo(conn, rec, key)
+        })
+    }
+
+    /// [`Journal::restore`] of an entity known by its table name and key text, to a version,
+    /// an instant, or the state after one of its entries ([`RestoreTo::Entry`]).
+    pub fn restore_key<C: JournalConn>(
+        &self,
+        conn: &mut C,
+        key: &Key<C>,
+        to: impl Into<RestoreTo>,
+    ) -> Result<ChangesetId, Error> {
+        let to = to.into();
+        self.record(conn, Scope::OneChange, |conn, rec| {
+            dynamic::restore(conn, rec, key, to)
         })
     }
 

@@ -29,6 +29,7 @@ mod capture;
 mod changeset;
 mod check;
 mod deleted;
+pub mod dynamic;
 mod entity_check;
 mod prune;
 mod redact;

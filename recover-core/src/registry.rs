@@ -1,15 +1,25 @@
 //! The link-time registry: every `#[derive(Recoverable)]` type submits its type-erased
 //! operations per backend, so that an entity known only by its name in the journal can be
-//! reverted (`undo_changeset`) and checked (`check`, capture's triggers).
+//! reverted (`undo_changeset`), checked (`check`, capture's triggers), and read and reverted by
+//! tools that know it by its table name and its key as text (`dynamic`).
+
+use serde_json::{Map, Value};
 
 use crate::backend::{JournalConn, PerBackend};
 use crate::entity_check::{check_entity, Problem};
 use crate::error::Error;
+use crate::image::ImageColumn;
 use crate::model::{trigger_spec, Recoverable, RowStore};
 use crate::record::Recording;
-use crate::revert::revert_entry;
+use crate::revert::{self, revert_entry, At};
+use crate::row_image;
 use crate::schema::EntryRow;
 use crate::triggers::TriggerSpec;
+
+/// An image parsed and brought to recover's own encoding.
+type Canonical = fn(i64, &str) -> Result<Map<String, Value>, Error>;
+/// The columns that differ between two images.
+type Changed = fn(Option<&Map<String, Value>>, Option<&Map<String, Value>>) -> Vec<&'static str>;
 
 /// Link-time registration of one `Recoverable` type on one backend: the operations that reach
 /// an entity known only by its name in the journal (`undo_changeset` of entities this process
@@ -25,6 +35,23 @@ pub struct Registration<C: 'static> {
     pub model: fn() -> &'static str,
     /// What the model's capture triggers are generated from.
     pub spec: fn() -> TriggerSpec,
+    /// The columns an image holds.
+    pub columns: &'static [ImageColumn],
+    /// The SQL names of the key columns, in the key's order.
+    pub key_columns: &'static [&'static str],
+    /// The canonical key text (as `recover_journal.entity_key` stores it) of a key written as
+    /// JSON text, or [`Error::InvalidKey`].
+    pub parse_key: fn(&str) -> Result<String, Error>,
+    /// An image of entry `seq`, parsed and brought to recover's own encoding.
+    pub canonical: Canonical,
+    /// The SQL names of the image columns whose values differ between two images.
+    pub changed: Changed,
+    /// Undoes the newest change of the entity with this canonical key text.
+    pub undo: fn(&mut C, &mut Recording<'_>, &str) -> Result<(), Error>,
+    /// Redoes the most recently undone change of the entity with this canonical key text.
+    pub redo: fn(&mut C, &mut Recording<'_>, &str) -> Result<(), Error>,
+    /// Restores the entity with this canonical key text.
+    pub restore: fn(&mut C, &mut Recording<'_>, &str, At) -> Result<(), Error>,
 }
 
 impl<C: JournalConn> Registration<C> {
@@ -39,8 +66,62 @@ impl<C: JournalConn> Registration<C> {
             check: check_entity::<T, C>,
             model: std::any::type_name::<T>,
             spec: trigger_spec::<T>,
+            columns: T::COLUMNS,
+            key_columns: T::KEY_COLUMNS,
+            parse_key: parse_key::<T>,
+            canonical: row_image::parse_canonical::<T>,
+            changed: row_image::changed_columns::<T>,
+            undo: undo_key::<T, C>,
+            redo: redo_key::<T, C>,
+            restore: restore_key::<T, C>,
         }
     }
+}
+
+/// The canonical text of a key of `T` written as JSON (`1`, `"abc"`, `[7,"acme"]`).
+fn parse_key<T: Recoverable>(text: &str) -> Result<String, Error> {
+    let key: T::Key = serde_json::from_str(text).map_err(|e| Error::InvalidKey {
+        entity: T::ENTITY,
+        key: text.to_owned(),
+        problem: format!(
+            "expected the key ({}) as JSON, as the journal stores it ({}): {e}",
+            T::KEY_COLUMNS.join(", "),
+            if T::KEY_COLUMNS.len() == 1 {
+                "1 or \"text\""
+            } else {
+                "an array such as [7,\"acme\"]"
+            }
+        ),
+    })?;
+    row_image::encode_key::<T>(&key)
+}
+
+fn undo_key<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    key: &str,
+) -> Result<(), Error> {
+    let key = row_image::decode_key::<T>(0, key)?;
+    revert::undo::<T, C>(conn, rec, &key)
+}
+
+fn redo_key<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    key: &str,
+) -> Result<(), Error> {
+    let key = row_image::decode_key::<T>(0, key)?;
+    revert::redo::<T, C>(conn, rec, &key)
+}
+
+fn restore_key<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    key: &str,
+    at: At,
+) -> Result<(), Error> {
+    let key = row_image::decode_key::<T>(0, key)?;
+    revert::restore::<T, C>(conn, rec, &key, at)
 }
 
 #[cfg(feature = "sqlite")]
@@ -60,8 +141,51 @@ pub(crate) fn registered<C: JournalConn>(
     C::pick::<Lookup>()(entity, model)
 }
 
+/// Every registered `Recoverable` type on backend `C`, one per entity (the one [`registered`]
+/// picks), ordered by entity.
+pub(crate) fn all<C: JournalConn>() -> Vec<&'static Registration<C>> {
+    C::pick::<All>()()
+}
+
 /// The lookup of [`registered`] in the registrations of one connection type.
 struct Lookup;
+
+/// [`all`], per connection type.
+struct All;
+
+impl PerBackend for All {
+    type Of<C: JournalConn> = fn() -> Vec<&'static Registration<C>>;
+
+    #[cfg(feature = "sqlite")]
+    fn sqlite() -> Self::Of<diesel::sqlite::SqliteConnection> {
+        every
+    }
+
+    #[cfg(feature = "postgres")]
+    fn postgres() -> Self::Of<diesel::pg::PgConnection> {
+        every
+    }
+
+    #[cfg(feature = "mysql")]
+    fn mysql() -> Self::Of<diesel::mysql::MysqlConnection> {
+        every
+    }
+}
+
+/// [`all`], over what `inventory` collected for `C`.
+fn every<C>() -> Vec<&'static Registration<C>>
+where
+    Registration<C>: inventory::Collect,
+{
+    let entities: std::collections::BTreeSet<&'static str> = inventory::iter::<Registration<C>>
+        .into_iter()
+        .map(|r| r.entity)
+        .collect();
+    entities
+        .into_iter()
+        .filter_map(|entity| find::<C>(entity, None))
+        .collect()
+}
 
 impl PerBackend for Lookup {
     type Of<C: JournalConn> = fn(&str, Option<&str>) -> Option<&'static Registration<C>>;
