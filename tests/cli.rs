@@ -1,0 +1,657 @@
+//! `recover::cli` run as a real process against a real database: a SQLite file, and PostgreSQL
+//! and MariaDB when their features are on (`RECOVER_PG_URL`, `RECOVER_MYSQL_URL`).
+//!
+//! This test target has no libtest harness (`harness = false`, `required-features = ["cli"]`):
+//! its binary is also the command line under test. Started with `RECOVER_CLI_CHILD` naming a
+//! backend, `main` is exactly the user's three lines, `recover::cli::main::<Connection>()`,
+//! linking the test models. So the process under test is always built from the current source
+//! with the test's own models — `CARGO_BIN_EXE_<name>` exists only for `[[bin]]` targets (a
+//! binary of the library's package, linking demo models, would be installed by every
+//! `cargo install`), and an example is not rebuilt by `cargo test --test cli`, so it could be
+//! stale.
+//!
+//! Run one case with `cargo test --features cli --test cli -- <part of its name>`.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Command, ExitCode, Stdio};
+
+use common::{Account, Fresh, Membership, TestDb};
+use diesel::prelude::*;
+use recover::Journal;
+use serde_json::{json, Value};
+
+/// The exit statuses of the module docs.
+const OK: i32 = 0;
+const FAILED: i32 = 1;
+const BAD_INPUT: i32 = 2;
+const CONFLICT: i32 = 3;
+const NOT_CONFIRMED: i32 = 4;
+const PROBLEMS: i32 = 5;
+
+fn main() -> ExitCode {
+    match std::env::var("RECOVER_CLI_CHILD").as_deref() {
+        Ok("sqlite") => return recover::cli::main::<diesel::SqliteConnection>(),
+        #[cfg(feature = "postgres")]
+        Ok("postgres") => return recover::cli::main::<diesel::PgConnection>(),
+        #[cfg(feature = "mysql")]
+        Ok("mysql") => return recover::cli::main::<diesel::MysqlConnection>(),
+        _ => {}
+    }
+    let mut cases: Vec<(String, Box<dyn Fn()>)> = Vec::new();
+    macro_rules! cases {
+        ($backend:literal, $open:path, $url:path, $($name:ident),*) => {
+            $(cases.push((
+                format!("{}::{}", $backend, stringify!($name)),
+                Box::new(|| $name(&mut Db::new($backend, $open(stringify!($name), true), $url))),
+            ));)*
+        };
+    }
+    macro_rules! every_backend {
+        ($($name:ident),* $(,)?) => {
+            cases!("sqlite", common::sqlite_file, sqlite_url, $($name),*);
+            #[cfg(feature = "postgres")]
+            cases!("postgres", common::postgres, postgres_url, $($name),*);
+            #[cfg(feature = "mysql")]
+            cases!("mysql", common::mysql, mysql_url, $($name),*);
+        };
+    }
+    every_backend!(
+        reads_as_json,
+        writes_ask_and_dry_run_writes_nothing,
+        undo_redo_restore_undelete_changeset,
+        conflict_writes_nothing,
+        bad_input_writes_nothing,
+        check_and_prune,
+        table_output,
+    );
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in &cases {
+            println!("{name}: test");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let chosen: Vec<_> = cases
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(*f)))
+        .collect();
+    println!("\nrunning {} tests", chosen.len());
+    let mut failed = Vec::new();
+    for (name, case) in &chosen {
+        let ok = catch_unwind(AssertUnwindSafe(case)).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(name);
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed\n",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        chosen.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A test database and the URL the command line reaches it by.
+struct Db<C> {
+    fresh: Fresh<C>,
+    backend: &'static str,
+    url: String,
+}
+
+/// One run of the command line.
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Each line of standard output as JSON.
+    fn json(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}\n{self:?}"))
+            })
+            .collect()
+    }
+
+    /// The one line of standard output, as JSON.
+    fn one(&self) -> Value {
+        let mut lines = self.json();
+        assert_eq!(lines.len(), 1, "{self:?}");
+        lines.remove(0)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status {}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+impl<C: TestDb> Db<C> {
+    fn new(backend: &'static str, mut fresh: Fresh<C>, url: fn(&mut Fresh<C>) -> String) -> Self {
+        let url = url(&mut fresh);
+        Db {
+            fresh,
+            backend,
+            url,
+        }
+    }
+
+    fn conn(&mut self) -> &mut C {
+        &mut self.fresh.conn
+    }
+
+    /// Runs the command line on this database, with no terminal.
+    fn cli(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .env("RECOVER_CLI_CHILD", self.backend)
+            .env_remove("DATABASE_URL")
+            .args(["--database-url", &self.url])
+            .args(args);
+        run(command)
+    }
+
+    /// The rows and the journal, to check that nothing was written.
+    fn state(&mut self) -> (Vec<Account>, usize) {
+        (self.conn().accounts(), self.conn().journal_rows().len())
+    }
+
+    /// Accounts 1 (ann, 100 then 50) and 2 (ben, 250, deleted); membership [7,"acme"].
+    fn bank(&mut self) {
+        let alice = Journal::new().actor("alice");
+        let bob = Journal::new().actor("bob").reason("ticket 42");
+        let conn = self.conn();
+        let mut ann = Account::new(1, "ann", 100);
+        alice.insert(conn, &ann).unwrap();
+        alice.insert(conn, &Account::new(2, "ben", 250)).unwrap();
+        ann.balance = 50;
+        ann.note = Some("withdrew 50".into());
+        bob.update(conn, &ann).unwrap();
+        bob.delete(conn, &Account::new(2, "ben", 250)).unwrap();
+        let membership = Membership {
+            org: "acme".into(),
+            user_id: 7,
+            role: "admin".into(),
+            since: None,
+        };
+        alice.insert(conn, &membership).unwrap();
+    }
+
+    /// The seq of the newest entry of `table` `key` with this op.
+    fn seq_of(&self, table: &str, key: &str, op: &str) -> i64 {
+        self.cli(&["--format", "json", "log", table, key, "--limit", "100"])
+            .json()
+            .into_iter()
+            .find(|e| e["op"] == op)
+            .and_then(|e| e["seq"].as_i64())
+            .unwrap_or_else(|| panic!("no {op} entry of {table} {key}"))
+    }
+}
+
+fn run(mut command: Command) -> Run {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .expect("the test binary runs as the command line");
+    Run {
+        status: output.status.code().expect("exited"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn sqlite_url(fresh: &mut Fresh<diesel::SqliteConnection>) -> String {
+    fresh.path.clone().expect("a SQLite file")
+}
+
+/// The test's schema, as the connection's search path.
+#[cfg(feature = "postgres")]
+fn postgres_url(fresh: &mut Fresh<diesel::PgConnection>) -> String {
+    let schema: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+        "current_schema()",
+    ))
+    .get_result(&mut fresh.conn)
+    .unwrap();
+    let base = std::env::var("RECOVER_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let join = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{join}options=-csearch_path%3D{schema}")
+}
+
+/// The test's database.
+#[cfg(feature = "mysql")]
+fn mysql_url(fresh: &mut Fresh<diesel::MysqlConnection>) -> String {
+    let database: String =
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("DATABASE()"))
+            .get_result(&mut fresh.conn)
+            .unwrap();
+    let base = std::env::var("RECOVER_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+    let base = base.split('?').next().unwrap_or_default();
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    format!("{server}/{database}")
+}
+
+fn reads_as_json<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let models = db.cli(&["--format", "json", "models"]);
+    assert_eq!(models.status, OK, "{models:?}");
+    let models = models.json();
+    let tables: Vec<&Value> = models.iter().map(|m| &m["entity"]).collect();
+    assert_eq!(
+        tables,
+        [&json!("accounts"), &json!("memberships"), &json!("users")]
+    );
+    assert_eq!(models[0]["entities"], 2);
+    assert_eq!(models[0]["entries"], 4);
+    assert_eq!(models[1]["key_columns"], json!(["user_id", "org"]));
+
+    // A table's entries, newest first, with the real row values before and after.
+    let log = db.cli(&["--format", "json", "log", "accounts"]);
+    assert_eq!(log.status, OK, "{log:?}");
+    let log = log.json();
+    let ops: Vec<&Value> = log.iter().map(|e| &e["op"]).collect();
+    assert_eq!(ops, ["delete", "update", "insert", "insert"]);
+    assert!(log
+        .windows(2)
+        .all(|w| w[0]["seq"].as_i64() > w[1]["seq"].as_i64()));
+    let update = &log[1];
+    let keys: Vec<&String> = update.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "actor",
+            "after",
+            "before",
+            "changed",
+            "changeset",
+            "entity",
+            "key",
+            "op",
+            "reason",
+            "recorded_at",
+            "seq",
+            "undoes"
+        ],
+        "stable keys"
+    );
+    assert_eq!(update["key"], "1");
+    assert_eq!(update["actor"], "bob");
+    assert_eq!(update["reason"], "ticket 42");
+    assert_eq!(update["changed"], json!(["balance", "note"]));
+    assert_eq!(
+        update["before"],
+        json!({"id": 1, "owner": "ann", "balance": 100, "status": "open", "note": null})
+    );
+    assert_eq!(
+        update["after"],
+        json!({"id": 1, "owner": "ann", "balance": 50, "status": "open", "note": "withdrew 50"})
+    );
+    assert_eq!(log[0]["after"], Value::Null, "a delete has no after-image");
+    assert_eq!(log[0]["before"]["owner"], "ben");
+
+    // One entity; the whole journal; filters; paging.
+    assert_eq!(
+        db.cli(&["--format", "json", "log", "accounts", "1"])
+            .json()
+            .len(),
+        2
+    );
+    let composite = db.cli(&["--format", "json", "log", "memberships", r#"[7, "acme"]"#]);
+    assert_eq!(composite.one()["key"], r#"[7,"acme"]"#, "{composite:?}");
+    let all = db.cli(&["--format", "json", "log"]).json();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0]["entity"], "memberships");
+    let by_bob = db
+        .cli(&["--format", "json", "log", "--actor", "bob"])
+        .json();
+    assert_eq!(by_bob.len(), 2);
+    let first = db.cli(&["--format", "json", "log", "--limit", "2"]).json();
+    assert_eq!(first, all[..2]);
+    let before = first[1]["seq"].to_string();
+    let next = db.cli(&[
+        "--format", "json", "log", "--limit", "2", "--before", &before,
+    ]);
+    assert_eq!(next.json(), all[2..4]);
+    let future = db.cli(&["--format", "json", "log", "--since", "2999-01-01"]);
+    assert_eq!((future.status, future.stdout.as_str()), (OK, ""));
+    assert_eq!(
+        db.cli(&["--format", "json", "log", "--since", "1h"])
+            .json()
+            .len(),
+        5
+    );
+
+    // One entry; its diff; the deleted rows; a changeset.
+    let seq = update["seq"].to_string();
+    assert_eq!(db.cli(&["--format", "json", "show", &seq]).one(), *update);
+    let diff = db.cli(&["--format", "json", "diff", &seq]).one();
+    assert_eq!(
+        diff["changes"],
+        json!([
+            {"column": "balance", "old": 100, "new": 50},
+            {"column": "note", "old": null, "new": "withdrew 50"},
+        ])
+    );
+    let deleted = db.cli(&["--format", "json", "deleted", "accounts"]).one();
+    assert_eq!(
+        (&deleted["key"], &deleted["before"]["balance"]),
+        (&json!("2"), &json!(250))
+    );
+    let changeset = update["changeset"].to_string();
+    assert_eq!(
+        db.cli(&["--format", "json", "changeset", &changeset]).one(),
+        *update
+    );
+}
+
+fn writes_ask_and_dry_run_writes_nothing<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    Journal::new().undo::<Account>(db.conn(), &2).unwrap(); // something to redo
+    let update = db.cli(&["--format", "json", "log", "accounts", "1", "--limit", "1"]);
+    let changeset = update.one()["changeset"].to_string();
+    let state = db.state();
+    for write in [
+        &["undo", "accounts", "1"][..],
+        &["redo", "accounts", "2"],
+        &["restore", "accounts", "1", "--version", "1"],
+        &["undo-changeset", &changeset],
+        &["prune", "--keep-last", "1"],
+    ] {
+        // No terminal to ask, no --yes: refused, nothing written.
+        let refused = db.cli(write);
+        assert_eq!(refused.status, NOT_CONFIRMED, "{write:?}: {refused:?}");
+        assert!(refused.stderr.contains("--yes"), "{refused:?}");
+        assert_eq!(db.state(), state, "{write:?} wrote nothing");
+    }
+
+    // --dry-run shows the change, and writes nothing.
+    let dry = db.cli(&["--format", "json", "undo", "accounts", "1", "--dry-run"]);
+    assert_eq!(dry.status, OK, "{dry:?}");
+    let dry = dry.one();
+    assert_eq!(
+        (&dry["dry_run"], &dry["applied"]),
+        (&json!(true), &json!(false))
+    );
+    let entry = &dry["entries"][0];
+    assert_eq!(entry["op"], "undo");
+    assert_eq!(
+        (&entry["before"]["balance"], &entry["after"]["balance"]),
+        (&json!(50), &json!(100))
+    );
+    let dry = db.cli(&["restore", "accounts", "1", "--version", "1", "--dry-run"]);
+    assert_eq!(dry.status, OK, "{dry:?}");
+    assert!(
+        dry.stdout.contains("would restore accounts 1 to version 1"),
+        "{dry:?}"
+    );
+    assert!(dry.stdout.contains("balance: 50 -> 100"), "{dry:?}");
+    let dry = db.cli(&["--format", "json", "prune", "--keep-last", "1", "--dry-run"]);
+    assert_eq!(dry.one()["removed"], 3, "{dry:?}");
+    assert_eq!(db.state(), state, "dry runs wrote nothing");
+}
+
+fn undo_redo_restore_undelete_changeset<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let undo = db.cli(&[
+        "--format",
+        "json",
+        "undo",
+        "accounts",
+        "1",
+        "--yes",
+        "--actor",
+        "carol",
+        "--reason",
+        "ticket 43",
+    ]);
+    assert_eq!(undo.status, OK, "{undo:?}");
+    let undo = undo.one();
+    assert_eq!(
+        (&undo["applied"], &undo["dry_run"]),
+        (&json!(true), &json!(false))
+    );
+    let entry = &undo["entries"][0];
+    assert_eq!(
+        (&entry["actor"], &entry["reason"]),
+        (&json!("carol"), &json!("ticket 43"))
+    );
+    assert_eq!(undo["changeset"], entry["changeset"]);
+    assert_eq!(db.conn().account(1).unwrap().balance, 100);
+    let newest = db.cli(&["--format", "json", "log", "--limit", "1"]).one();
+    assert_eq!(
+        (&newest["op"], &newest["actor"]),
+        (&json!("undo"), &json!("carol"))
+    );
+
+    assert_eq!(db.cli(&["redo", "accounts", "1", "--yes"]).status, OK);
+    assert_eq!(db.conn().account(1).unwrap().balance, 50);
+    let restore = db.cli(&["restore", "accounts", "1", "--version", "1", "--yes"]);
+    assert_eq!(restore.status, OK, "{restore:?}");
+    assert_eq!(db.conn().account(1).unwrap().balance, 100);
+    let update = db.seq_of("accounts", "1", "update").to_string();
+    let restore = db.cli(&["restore", "accounts", "1", "--entry", &update, "--yes"]);
+    assert_eq!(restore.status, OK, "{restore:?}");
+    assert_eq!(db.conn().account(1).unwrap().balance, 50);
+    let at = db.cli(&["restore", "accounts", "1", "--at", "2000-01-01", "--yes"]);
+    assert_eq!(at.status, OK, "{at:?}");
+    assert_eq!(db.conn().account(1), None, "it did not exist then");
+    assert_eq!(db.cli(&["undo", "accounts", "1", "--yes"]).status, OK);
+    assert_eq!(db.conn().account(1).unwrap().balance, 50);
+
+    // Undelete ben.
+    assert_eq!(db.cli(&["undo", "accounts", "2", "--yes"]).status, OK);
+    assert_eq!(db.conn().account(2), Some(Account::new(2, "ben", 250)));
+    assert_eq!(db.cli(&["redo", "accounts", "2", "--yes"]).status, OK);
+    assert_eq!(db.conn().account(2), None, "deleted again");
+    let nothing = db.cli(&["redo", "accounts", "2", "--yes"]);
+    assert_eq!(nothing.status, FAILED, "{nothing:?}");
+    assert!(nothing.stderr.contains("nothing to redo"), "{nothing:?}");
+    assert_eq!(db.cli(&["undo", "accounts", "2", "--yes"]).status, OK);
+
+    // A changeset of two changes, undone as one.
+    let journal = Journal::new().actor("batch");
+    let cs = journal
+        .changeset(db.conn(), |tx| {
+            tx.update(&Account::new(1, "ann", 0))?;
+            tx.update(&Account::new(2, "ben", 0))?;
+            Ok(())
+        })
+        .unwrap();
+    let id = cs.get().to_string();
+    assert_eq!(
+        db.cli(&["--format", "json", "changeset", &id]).json().len(),
+        2
+    );
+    let undone = db.cli(&["--format", "json", "undo-changeset", &id, "--yes"]);
+    assert_eq!(undone.status, OK, "{undone:?}");
+    assert_eq!(undone.one()["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(db.conn().account(1).unwrap().balance, 50);
+    assert_eq!(db.conn().account(2).unwrap().balance, 250);
+}
+
+fn conflict_writes_nothing<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    db.conn()
+        .exec("UPDATE accounts SET balance = 7 WHERE id = 1");
+    let state = db.state();
+
+    let conflict = db.cli(&["--format", "json", "undo", "accounts", "1", "--yes"]);
+    assert_eq!(conflict.status, CONFLICT, "{conflict:?}");
+    let error = conflict.one();
+    assert_eq!(error["error"], "conflict");
+    assert_eq!(
+        (&error["entity"], &error["key"]),
+        (&json!("accounts"), &json!("1"))
+    );
+    assert_eq!(error["columns"], json!(["balance"]));
+    assert_eq!(error["journal"]["balance"], 50);
+    assert_eq!(error["stored"]["balance"], 7);
+    assert_eq!(db.state(), state, "nothing written");
+
+    // In a table: both images, the differing column marked.
+    let conflict = db.cli(&["restore", "accounts", "1", "--version", "1", "--yes"]);
+    assert_eq!(conflict.status, CONFLICT, "{conflict:?}");
+    assert!(conflict.stdout.contains("JOURNAL") && conflict.stdout.contains("STORED"));
+    let balance = conflict
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("balance"))
+        .unwrap();
+    let cells: Vec<&str> = balance.split_whitespace().collect();
+    assert_eq!(cells, ["balance", "50", "7", "differs"], "{conflict:?}");
+    assert!(conflict.stderr.contains("--force"), "{conflict:?}");
+    // A dry run finds it too.
+    let dry = db.cli(&["undo", "accounts", "1", "--dry-run"]);
+    assert_eq!(dry.status, CONFLICT, "{dry:?}");
+    assert_eq!(db.state(), state, "nothing written");
+
+    let forced = db.cli(&["undo", "accounts", "1", "--yes", "--force"]);
+    assert_eq!(forced.status, OK, "{forced:?}");
+    assert_eq!(db.conn().account(1).unwrap().balance, 100);
+}
+
+fn bad_input_writes_nothing<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let state = db.state();
+    let other = db.seq_of("accounts", "2", "insert").to_string();
+    for (args, message) in [
+        (
+            &["undo", "nope", "1", "--yes"][..],
+            "no model for table `nope`",
+        ),
+        (&["log", "nope"], "(models: accounts, memberships, users)"),
+        (&["undo", "accounts", "abc", "--yes"], "is not a key"),
+        (&["undo", "accounts", "1.5", "--yes"], "is not a key"),
+        (
+            &["undo", "memberships", r#"["acme",7]"#, "--yes"],
+            "user_id, org",
+        ),
+        (
+            &["restore", "accounts", "1", "--version", "99", "--yes"],
+            "no version 99",
+        ),
+        (
+            &["restore", "accounts", "1", "--entry", &other, "--yes"],
+            "is an entry of accounts 2",
+        ),
+        (
+            &["restore", "accounts", "1", "--entry", "99999", "--yes"],
+            "entry 99999 not found",
+        ),
+        (
+            &["restore", "accounts", "9", "--version", "1", "--yes"],
+            "no such row",
+        ),
+        (&["show", "99999"], "entry 99999 not found"),
+        (
+            &["undo-changeset", "99999", "--yes"],
+            "changeset 99999 not found",
+        ),
+        (&["restore", "accounts", "1", "--yes"], "--version"),
+        (
+            &["restore", "accounts", "1", "--version", "1", "--at", "1h"],
+            "cannot be used",
+        ),
+        (&["log", "--since", "yesterday"], "is not a time"),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ] {
+        let run = db.cli(args);
+        assert_eq!(run.status, BAD_INPUT, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {run:?}");
+    }
+    let json = db.cli(&["--format", "json", "undo", "accounts", "x", "--yes"]);
+    assert_eq!(json.status, BAD_INPUT);
+    assert_eq!(json.one()["error"], "invalid_key");
+
+    // No database, or a missing file.
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .env("RECOVER_CLI_CHILD", db.backend)
+        .env_remove("DATABASE_URL")
+        .args(["log"]);
+    let none = run(command);
+    assert_eq!(none.status, BAD_INPUT, "{none:?}");
+    assert!(none.stderr.contains("DATABASE_URL"), "{none:?}");
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .env("RECOVER_CLI_CHILD", db.backend)
+        .env("DATABASE_URL", "/nonexistent/bank.db")
+        .args(["log"]);
+    let missing = run(command);
+    assert_eq!(missing.status, BAD_INPUT, "{missing:?}");
+    assert!(!std::path::Path::new("/nonexistent/bank.db").exists());
+    assert_eq!(db.state(), state, "nothing written");
+}
+
+fn check_and_prune<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let check = db.cli(&["--format", "json", "check"]);
+    assert_eq!(check.status, OK, "{check:?}");
+    assert_eq!(check.one()["ok"], true);
+    db.conn()
+        .exec("UPDATE accounts SET balance = 7 WHERE id = 1");
+    let check = db.cli(&["check"]);
+    assert_eq!(check.status, PROBLEMS, "{check:?}");
+    assert!(check.stdout.contains("accounts 1"), "{check:?}");
+
+    let prune = db.cli(&["--format", "json", "prune", "--keep-last", "1", "--yes"]);
+    assert_eq!(prune.status, OK, "{prune:?}");
+    let prune = prune.one();
+    assert_eq!(
+        (&prune["applied"], &prune["removed"]),
+        (&json!(true), &json!(2))
+    );
+    assert_eq!(db.conn().journal_rows().len(), 3);
+    let keeps_all = db.cli(&["prune", "--yes"]);
+    assert_eq!(keeps_all.status, FAILED, "{keeps_all:?}");
+}
+
+fn table_output<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let log = db.cli(&["log", "accounts", "--limit", "3"]);
+    assert_eq!(log.status, OK, "{log:?}");
+    assert!(!log.stdout.contains('\x1b'), "no colour when piped");
+    let lines: Vec<&str> = log.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{log:?}");
+    assert!(lines[0].starts_with("SEQ"));
+    assert!(lines[2].contains("update") && lines[2].contains("balance, note"));
+    assert!(log.stderr.contains("more: --before"), "{log:?}");
+    let update = db.seq_of("accounts", "1", "update").to_string();
+    let diff = db.cli(&["diff", &update]);
+    let rows: Vec<Vec<&str>> = diff
+        .stdout
+        .lines()
+        .skip(3)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["balance", "100", "50"],
+            vec!["note", "null", "\"withdrew", "50\""]
+        ],
+        "{diff:?}"
+    );
+    let show = db.cli(&["show", &update]);
+    assert!(show.stdout.contains("by bob: ticket 42"), "{show:?}");
+    assert_eq!(show.stdout.lines().count(), 3 + 5, "{show:?}");
+}
