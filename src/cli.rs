@@ -903,7 +903,7 @@ impl Ui<'_> {
                     self.paint(&image(&entry.after), GREEN)
                 )
             } else if entry.changed_columns.is_empty() {
-                "no column".to_owned()
+                "no change".to_owned()
             } else {
                 entry
                     .changed_columns
