@@ -65,6 +65,7 @@ fn main() -> ExitCode {
         bad_input_writes_nothing,
         check_and_prune,
         table_output,
+        terminal_asks_and_colours,
     );
 
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -654,4 +655,57 @@ fn table_output<C: TestDb>(db: &mut Db<C>) {
     let show = db.cli(&["show", &update]);
     assert!(show.stdout.contains("by bob: ticket 42"), "{show:?}");
     assert_eq!(show.stdout.lines().count(), 3 + 5, "{show:?}");
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`): a write asks, and does nothing
+/// unless the answer is yes; output is coloured.
+fn terminal_asks_and_colours<C: TestDb>(db: &mut Db<C>) {
+    if !std::path::Path::new("/usr/bin/script").exists() {
+        println!("(no /usr/bin/script: the terminal case is skipped)");
+        return;
+    }
+    db.bank();
+    let (url, backend) = (db.url.clone(), db.backend);
+    let on_terminal = |args: &str, input: &str| {
+        let exe = std::env::current_exe().unwrap();
+        let line = format!("'{}' --database-url '{url}' {args}", exe.display());
+        let mut child = Command::new("/usr/bin/script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("RECOVER_CLI_CHILD", backend)
+            .env_remove("DATABASE_URL")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        Run {
+            status: output.status.code().expect("exited"),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    };
+    let state = db.state();
+    let no = on_terminal("undo accounts 1", "n\n");
+    assert_eq!(no.status, NOT_CONFIRMED, "{no:?}");
+    assert!(no.stdout.contains("[y/N]"), "{no:?}");
+    assert_eq!(db.state(), state, "nothing written");
+
+    let yes = on_terminal("undo accounts 1", "y\n");
+    assert_eq!(yes.status, OK, "{yes:?}");
+    assert!(yes.stdout.contains("done: changeset"), "{yes:?}");
+    assert_eq!(db.conn().account(1).unwrap().balance, 100);
+
+    let update = db.seq_of("accounts", "1", "update");
+    let diff = on_terminal(&format!("diff {update}"), "");
+    assert!(diff.stdout.contains("\x1b[31m100\x1b[0m"), "{diff:?}");
+    assert!(diff.stdout.contains("\x1b[32m50\x1b[0m"), "{diff:?}");
 }
