@@ -57,7 +57,7 @@
 //! | ---: | --- |
 //! | 0 | done (`check`: no problem found) |
 //! | 1 | failed: a database error, nothing to undo or redo, a journal that cannot be read |
-//! | 2 | bad input: usage, unknown model, malformed key, no such entry or changeset, version out of range, an entry of another entity; nothing written |
+//! | 2 | bad input: usage, unknown model, malformed key, no such row, entry or changeset, version out of range, an entry of another entity, a retention that keeps everything; nothing written |
 //! | 3 | conflict: a row was changed outside recover; nothing written (`--force` overwrites) |
 //! | 4 | not confirmed: no terminal to ask and no `--yes`, or the answer was no; nothing written |
 //! | 5 | `check` found problems |
@@ -166,20 +166,7 @@ enum Command {
     /// The models linked into this program, with their entities and entries in the journal
     Models,
     /// Journal entries, newest first: of the whole journal, a table, or one entity
-    Log {
-        /// The table (omit for the whole journal)
-        table: Option<String>,
-        /// The key, as JSON (omit for the whole table)
-        key: Option<String>,
-        #[command(flatten)]
-        page: Page,
-        /// Only entries recorded at or after this time
-        #[arg(long, value_parser = parse_time)]
-        since: Option<DateTime<Utc>>,
-        /// Only entries recorded by this actor
-        #[arg(long)]
-        actor: Option<String>,
-    },
+    Log(LogArgs),
     /// One entry, with its before- and after-image
     Show {
         /// The entry's seq
@@ -241,19 +228,38 @@ enum Command {
     /// Check the journal against itself and the stored rows, changing nothing
     Check,
     /// Remove old journal entries (never an entity's newest one)
-    Prune {
-        /// Keep the newest N entries of every entity
-        #[arg(long, value_name = "N")]
-        keep_last: Option<usize>,
-        /// Keep every entry recorded at or after this time
-        #[arg(long, value_name = "TIME", value_parser = parse_time)]
-        keep_since: Option<DateTime<Utc>>,
-        /// Remove at most N entries per transaction
-        #[arg(long, value_name = "N", default_value_t = 1_000)]
-        batch_size: usize,
-        #[command(flatten)]
-        confirm: Confirm,
-    },
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+struct LogArgs {
+    /// The table (omit for the whole journal)
+    table: Option<String>,
+    /// The key, as JSON (omit for the whole table)
+    key: Option<String>,
+    #[command(flatten)]
+    page: Page,
+    /// Only entries recorded at or after this time
+    #[arg(long, value_parser = parse_time)]
+    since: Option<DateTime<Utc>>,
+    /// Only entries recorded by this actor
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+#[derive(Args)]
+struct PruneArgs {
+    /// Keep the newest N entries of every entity
+    #[arg(long, value_name = "N")]
+    keep_last: Option<usize>,
+    /// Keep every entry recorded at or after this time
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    keep_since: Option<DateTime<Utc>>,
+    /// Remove at most N entries per transaction
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    batch_size: usize,
+    #[command(flatten)]
+    confirm: Confirm,
 }
 
 #[derive(Args)]
@@ -363,69 +369,8 @@ fn execute<C: JournalConn>(cli: &Cli, ui: &mut Ui<'_>) -> Result<Status, Fail> {
     let mut conn = C::establish(&url)?;
     let conn = &mut conn;
     match &cli.command {
-        Command::Models => {
-            let models = dynamic::models::<C>();
-            let mut rows = Vec::new();
-            for model in models {
-                let counts = model.counts(conn)?;
-                if ui.json {
-                    ui.line(&json!({
-                        "entity": model.entity(),
-                        "model": model.type_name(),
-                        "columns": model.columns().iter().map(|c| c.name).collect::<Vec<_>>(),
-                        "key_columns": model.key_columns(),
-                        "entities": counts.entities,
-                        "entries": counts.entries,
-                    }))?;
-                } else {
-                    rows.push(vec![
-                        model.entity().to_owned(),
-                        model.type_name().to_owned(),
-                        model.key_columns().join(", "),
-                        counts.entities.to_string(),
-                        counts.entries.to_string(),
-                    ]);
-                }
-            }
-            if !ui.json {
-                let header = ["TABLE", "MODEL", "KEY", "ENTITIES", "ENTRIES"];
-                ui.table(&header, rows)?;
-            }
-            Ok(Status::Ok)
-        }
-        Command::Log {
-            table,
-            key,
-            page,
-            since,
-            actor,
-        } => {
-            let mut filter = Log::new().limit(page.limit);
-            if let Some(table) = table {
-                let model = model::<C>(table)?;
-                filter = match key {
-                    Some(key) => filter.entity(&model.key(key)?),
-                    None => filter.table(model),
-                };
-            }
-            if let Some(before) = page.before {
-                filter = filter.before(before);
-            }
-            if let Some(since) = since {
-                filter = filter.since(*since);
-            }
-            if let Some(actor) = actor {
-                filter = filter.actor(actor.as_str());
-            }
-            let entries = dynamic::log(conn, &filter)?;
-            ui.entries(&entries)?;
-            if entries.len() >= page.limit.max(1) && !ui.json {
-                if let Some(last) = entries.last() {
-                    eprintln!("(more: --before {})", last.seq);
-                }
-            }
-            Ok(Status::Ok)
-        }
+        Command::Models => models(ui, conn),
+        Command::Log(args) => log(ui, conn, args),
         Command::Show { seq } => {
             let entry = dynamic::entry(conn, *seq)?;
             ui.show::<C>(&entry, false)?;
@@ -502,68 +447,143 @@ fn execute<C: JournalConn>(cli: &Cli, ui: &mut Ui<'_>) -> Result<Status, Fail> {
                 journal.undo_changeset(conn, id)
             })
         }
-        Command::Check => {
-            let report = recover_core::check(conn)?;
-            if ui.json {
-                ui.line(&json!({
-                    "ok": report.is_ok(),
-                    "entities": report.entities,
-                    "entries": report.entries,
-                    "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                }))?;
-            } else {
-                write!(ui.out, "{report}")?;
-            }
-            Ok(if report.is_ok() {
-                Status::Ok
-            } else {
-                Status::Problems
-            })
-        }
-        Command::Prune {
-            keep_last,
-            keep_since,
-            batch_size,
-            confirm,
-        } => {
-            let mut policy = Retention::new().batch_size(*batch_size);
-            if let Some(n) = keep_last {
-                policy = policy.keep_last(*n);
-            }
-            if let Some(t) = keep_since {
-                policy = policy.keep_since(*t);
-            }
-            let journal = Journal::new();
-            let would = dynamic::dry_run(conn, |conn| journal.prune(conn, &policy))?;
-            let report = |ui: &mut Ui<'_>, dry_run: bool, applied: bool, removed: usize| {
-                if ui.json {
-                    ui.line(&json!({
-                        "command": "prune",
-                        "dry_run": dry_run,
-                        "applied": applied,
-                        "removed": removed,
-                    }))
-                } else {
-                    let verb = if applied { "removed" } else { "would remove" };
-                    writeln!(ui.out, "{verb} {removed} journal entries")
-                }
-            };
-            if confirm.dry_run {
-                report(ui, true, false, would.removed)?;
-                return Ok(Status::Ok);
-            }
-            if !ui.json {
-                report(ui, false, false, would.removed)?;
-            }
-            confirmed(
-                confirm,
-                &format!("remove {} journal entries", would.removed),
-            )?;
-            let done = journal.prune(conn, &policy)?;
-            report(ui, false, true, done.removed)?;
-            Ok(Status::Ok)
+        Command::Check => check(ui, conn),
+        Command::Prune(args) => prune(ui, conn, args),
+    }
+}
+
+/// `models`: the linked models, with their entities and entries in the journal.
+fn models<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C) -> Result<Status, Fail> {
+    let models = dynamic::models::<C>();
+    let mut rows = Vec::new();
+    for model in models {
+        let counts = model.counts(conn)?;
+        if ui.json {
+            ui.line(&json!({
+                "entity": model.entity(),
+                "model": model.type_name(),
+                "columns": model.columns().iter().map(|c| c.name).collect::<Vec<_>>(),
+                "key_columns": model.key_columns(),
+                "entities": counts.entities,
+                "entries": counts.entries,
+            }))?;
+        } else {
+            rows.push(vec![
+                model.entity().to_owned(),
+                model.type_name().to_owned(),
+                model.key_columns().join(", "),
+                counts.entities.to_string(),
+                counts.entries.to_string(),
+            ]);
         }
     }
+    if !ui.json {
+        let header = ["TABLE", "MODEL", "KEY", "ENTITIES", "ENTRIES"];
+        ui.table(&header, rows)?;
+    }
+    Ok(Status::Ok)
+}
+
+/// `log`: a page of entries, newest first.
+fn log<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C, args: &LogArgs) -> Result<Status, Fail> {
+    let LogArgs {
+        table,
+        key,
+        page,
+        since,
+        actor,
+    } = args;
+    let mut filter = Log::new().limit(page.limit);
+    if let Some(table) = table {
+        let model = model::<C>(table)?;
+        filter = match key {
+            Some(key) => filter.entity(&model.key(key)?),
+            None => filter.table(model),
+        };
+    }
+    if let Some(before) = page.before {
+        filter = filter.before(before);
+    }
+    if let Some(since) = since {
+        filter = filter.since(*since);
+    }
+    if let Some(actor) = actor {
+        filter = filter.actor(actor.as_str());
+    }
+    let entries = dynamic::log(conn, &filter)?;
+    ui.entries(&entries)?;
+    if entries.len() >= page.limit.max(1) && !ui.json {
+        if let Some(last) = entries.last() {
+            eprintln!("(more: --before {})", last.seq);
+        }
+    }
+    Ok(Status::Ok)
+}
+
+/// `check`: the journal against itself and the stored rows.
+fn check<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C) -> Result<Status, Fail> {
+    let report = recover_core::check(conn)?;
+    if ui.json {
+        ui.line(&json!({
+            "ok": report.is_ok(),
+            "entities": report.entities,
+            "entries": report.entries,
+            "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        write!(ui.out, "{report}")?;
+    }
+    Ok(if report.is_ok() {
+        Status::Ok
+    } else {
+        Status::Problems
+    })
+}
+
+/// `prune`: old entries removed, as the policy lets go.
+fn prune<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C, args: &PruneArgs) -> Result<Status, Fail> {
+    let PruneArgs {
+        keep_last,
+        keep_since,
+        batch_size,
+        confirm,
+    } = args;
+    let mut policy = Retention::new().batch_size(*batch_size);
+    if let Some(n) = keep_last {
+        policy = policy.keep_last(*n);
+    }
+    if let Some(t) = keep_since {
+        policy = policy.keep_since(*t);
+    }
+    let journal = Journal::new();
+    let would = dynamic::dry_run(conn, |conn| journal.prune(conn, &policy))?;
+    let report = |ui: &mut Ui<'_>, dry_run: bool, applied: bool, removed: usize| {
+        if ui.json {
+            ui.line(&json!({
+                "command": "prune",
+                "dry_run": dry_run,
+                "applied": applied,
+                "removed": removed,
+            }))
+        } else {
+            let verb = if applied { "removed" } else { "would remove" };
+            writeln!(ui.out, "{verb} {removed} journal entries")
+        }
+    };
+    if confirm.dry_run {
+        report(ui, true, false, would.removed)?;
+        return Ok(Status::Ok);
+    }
+    if !ui.json {
+        report(ui, false, false, would.removed)?;
+    }
+    confirmed(
+        confirm,
+        &format!("remove {} journal entries", would.removed),
+    )?;
+    let done = journal.prune(conn, &policy)?;
+    report(ui, false, true, done.removed)?;
+    Ok(Status::Ok)
 }
 
 /// The model of `table`, or a message listing the models there are.
@@ -962,6 +982,7 @@ impl Ui<'_> {
                     Error::ChangesetNotFound(_) => (Status::BadInput, "changeset_not_found"),
                     Error::VersionOutOfRange { .. } => (Status::BadInput, "version_out_of_range"),
                     Error::NotFound { .. } => (Status::BadInput, "not_found"),
+                    Error::Unsupported(_) => (Status::BadInput, "unsupported"),
                     Error::NothingToUndo { .. } => (Status::Failed, "nothing_to_undo"),
                     Error::NothingToRedo { .. } => (Status::Failed, "nothing_to_redo"),
                     Error::NotInstalled(_) => (Status::Failed, "not_installed"),
