@@ -1087,10 +1087,11 @@ fn mysql_meeting(
     .get_result(&mut b)
     .unwrap();
     // MariaDB does not list a lock wait of the optimizer's primary-key lookup in
-    // INNODB_TRX (the transaction shows as RUNNING), so look for the blocked statement.
+    // INNODB_TRX (the transaction shows as RUNNING), so look for the blocked statement: the
+    // row's locking read, or the entity's head row (`lock_entity`, `next_seq`).
     let waits = format!(
         "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
-         WHERE ID = {id} AND INFO LIKE '%FOR UPDATE%'"
+         WHERE ID = {id} AND (INFO LIKE '%FOR UPDATE%' OR INFO LIKE '%recover_heads%')"
     );
     body(&mut a, &mut b, &mut fresh.conn, &waits);
 }

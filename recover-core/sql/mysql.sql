@@ -32,11 +32,15 @@ CREATE TABLE IF NOT EXISTS recover_redactions (
     reason      TEXT,
     recorded_at BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
-CREATE TABLE IF NOT EXISTS recover_seq (
-    id       TINYINT NOT NULL PRIMARY KEY,
-    next_seq BIGINT  NOT NULL                -- the last seq handed out
-) ENGINE=InnoDB;
-INSERT IGNORE INTO recover_seq (id, next_seq) VALUES (1, 0);
+-- One row per entity ever changed: every change writes its entity's row first, which is the
+-- entity's lock (on a multi-primary cluster too) and draws the entry's seq, a fresh ticket.
+-- Writers of different entities share no row.
+CREATE TABLE IF NOT EXISTS recover_heads (
+    ticket     BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,  -- the seq its newest change drew
+    entity     VARCHAR(255) NOT NULL,
+    entity_key VARCHAR(500) NOT NULL,
+    UNIQUE KEY recover_heads_entity (entity, entity_key)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE TABLE IF NOT EXISTS recover_captures (
     entity      VARCHAR(255) NOT NULL PRIMARY KEY,
     model       TEXT   NOT NULL,

@@ -306,7 +306,7 @@ impl From<diesel::result::Error> for Error {
                 let journal_missing = [
                     "recover_journal",
                     "recover_changesets",
-                    "recover_seq",
+                    "recover_heads",
                     "recover_captures",
                     "recover_context",
                 ]

@@ -66,10 +66,15 @@ impl<'j> Recording<'j> {
     /// Takes the seq of the next entry. Called before the change writes anything, so that the
     /// only statement left after the row write is the entry's insert (a single change needs no
     /// savepoint inside the caller's transaction, see `JournalConn::atomically`).
-    pub(crate) fn reserve<C: JournalConn>(&mut self, conn: &mut C) -> Result<(), Error> {
+    pub(crate) fn reserve<C: JournalConn>(
+        &mut self,
+        conn: &mut C,
+        entity: &str,
+        key: &str,
+    ) -> Result<(), Error> {
         if self.reserved.is_none() {
             let previous = self.first.map(|_| self.last);
-            self.reserved = Some(conn.next_seq(previous)?);
+            self.reserved = Some(conn.next_seq(previous, entity, key)?);
         }
         Ok(())
     }
@@ -80,7 +85,7 @@ impl<'j> Recording<'j> {
         conn: &mut C,
         entry: NewEntry<'_>,
     ) -> Result<i64, Error> {
-        self.reserve(conn)?;
+        self.reserve(conn, entry.entity, entry.key)?;
         let seq = conn.append_entry(&NewEntryRow {
             seq: self.reserved.take().flatten(),
             changeset_id: self.first,
@@ -115,7 +120,8 @@ impl<'j> Recording<'j> {
             "a seq reserved for a single change"
         );
         let previous = self.first.map(|_| self.last);
-        let seqs = conn.take_seqs(previous, changes.len())?;
+        let keys: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
+        let seqs = conn.take_seqs(previous, entity, &keys)?;
         let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
             return Ok(());
         };
@@ -215,7 +221,7 @@ pub(crate) fn insert<T: Recoverable, C: RowStore<T>>(
         });
     }
     let after = row_image::encode(row)?;
-    rec.reserve(conn)?;
+    rec.reserve(conn, T::ENTITY, &key_text)?;
     conn.insert_row(row)?;
     rec.append(
         conn,
@@ -236,7 +242,7 @@ pub(crate) fn update<T: Recoverable, C: RowStore<T>>(
     let stored = stored_row(conn, &key, &key_text)?;
     let before = row_image::encode(&stored)?;
     let after = row_image::encode(row)?;
-    rec.reserve(conn)?;
+    rec.reserve(conn, T::ENTITY, &key_text)?;
     conn.update_row(row)?;
     rec.append(
         conn,
@@ -254,7 +260,7 @@ pub(crate) fn delete<T: Recoverable, C: RowStore<T>>(
     let key_text = row_image::encode_key::<T>(key)?;
     let stored = stored_row(conn, key, &key_text)?;
     let before = row_image::encode(&stored)?;
-    rec.reserve(conn)?;
+    rec.reserve(conn, T::ENTITY, &key_text)?;
     conn.delete_row(key)?;
     rec.append(
         conn,

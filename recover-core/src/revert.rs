@@ -259,7 +259,7 @@ fn write<T: Recoverable, C: RowStore<T>>(
     let row = image
         .map(|text| row_image::decode::<T>(image_seq, text, key_text))
         .transpose()?;
-    rec.reserve(conn)?;
+    rec.reserve(conn, T::ENTITY, key_text)?;
     match (&stored, &row) {
         (Some(_), Some(row)) => drop(conn.restore_row(row)?),
         (None, Some(row)) => drop(conn.insert_row(row)?),

@@ -39,15 +39,35 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     #[doc(hidden)]
     fn lock_entity(&mut self, entity: &str, key: &str) -> QueryResult<()>;
 
-    /// The seq for a new entry, taken before its change is written; `previous` is the seq this
-    /// call appended last, if any. `None`: the entry's insert draws it.
+    /// The seq for a new entry of `entity` and `key`, taken before its change is written and
+    /// after the entity is locked (its row or `lock_entity`), so that an entity's entries
+    /// follow each other in seq order; `previous` is the seq this call appended last, if any.
+    /// `None`: the entry's insert draws it.
     #[doc(hidden)]
-    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<Option<i64>>;
+    fn next_seq(
+        &mut self,
+        previous: Option<i64>,
+        entity: &str,
+        key: &str,
+    ) -> QueryResult<Option<i64>>;
 
-    /// `n` seqs for the entries of a bulk change, ascending; `previous` is the seq this call
-    /// appended last, if any. Taken after the rows are locked, like `next_seq`.
+    /// The seqs for the entries of a bulk change of `entity`, one per key, ascending;
+    /// `previous` is the seq this call appended last, if any. Taken after the rows are locked,
+    /// like `next_seq`.
     #[doc(hidden)]
-    fn take_seqs(&mut self, previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>>;
+    fn take_seqs(
+        &mut self,
+        previous: Option<i64>,
+        entity: &str,
+        keys: &[&str],
+    ) -> QueryResult<Vec<i64>>;
+
+    /// Brings a journal installed by an earlier version to this version's layout (run by
+    /// `install` after the DDL); nothing to do on a current journal.
+    #[doc(hidden)]
+    fn migrate(&mut self) -> QueryResult<()> {
+        Ok(())
+    }
 
     /// The DDL that installs (or refreshes) a table's capture triggers.
     #[doc(hidden)]
@@ -213,6 +233,7 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
 /// ```
 pub fn install<C: JournalConn>(conn: &mut C) -> Result<(), Error> {
     conn.batch_execute(C::INSTALL_SQL)?;
+    conn.migrate()?;
     Ok(())
 }
 
@@ -316,12 +337,6 @@ where
         }
         Ok(())
     }
-}
-
-/// `n` consecutive seqs from `first`.
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
-fn seq_range(first: i64, n: usize) -> Vec<i64> {
-    (first..).take(n).collect()
 }
 
 /// What a call inside `JournalConn::atomically` writes.

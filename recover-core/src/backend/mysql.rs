@@ -1,11 +1,13 @@
-//! MySQL and MariaDB: rows locked with `SELECT .. FOR UPDATE`, seqs from a counter row.
+//! MySQL and MariaDB: rows locked with `SELECT .. FOR UPDATE`, entities with their head row in
+//! `recover_heads`, whose AUTO_INCREMENT tickets are the seqs.
 
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::mysql::MysqlConnection;
 use diesel::prelude::*;
 
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
-use super::{seq_range, shared_journal_queries, JournalConn, PerBackend, Scope};
+use super::{shared_journal_queries, JournalConn, PerBackend, Scope};
 use crate::error::Error;
 use crate::schema::{ChangesetRow, NewEntryRow};
 use crate::triggers::{self, Context, TriggerSpec};
@@ -40,11 +42,37 @@ struct ContextRow {
     recorded_at: Option<i64>,
 }
 
+/// `LAST_INSERT_ID()` after a REPLACE into `recover_heads`, and the server's AUTO_INCREMENT
+/// step.
 #[derive(QueryableByName)]
-struct Seq {
-    #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::BigInt>)]
+struct Ticket {
+    #[diesel(sql_type = diesel::sql_types::Unsigned<BigInt>)]
     seq: u64,
+    #[diesel(sql_type = diesel::sql_types::Unsigned<BigInt>)]
+    step: u64,
 }
+
+impl Ticket {
+    fn first(&self) -> QueryResult<i64> {
+        i64::try_from(self.seq).map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+    }
+
+    fn step(&self) -> QueryResult<i64> {
+        i64::try_from(self.step).map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Numbers recover's savepoints (see `atomically`), so that nested ones never share a name.
+static SAVEPOINTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Keys per multi-row REPLACE of head rows (two binds each).
+const HEAD_BATCH: usize = 1000;
 
 impl JournalConn for MysqlConnection {
     const INSTALL_SQL: &'static str = include_str!("../../sql/mysql.sql");
@@ -56,69 +84,149 @@ impl JournalConn for MysqlConnection {
     ) -> Result<R, Error> {
         // A transaction at top level, a savepoint inside the caller's: the entry's insert can
         // still fail after the row write (a key longer than the indexed column).
-        self.transaction(f)
-    }
-
-    fn lock_entity(&mut self, _entity: &str, _key: &str) -> QueryResult<()> {
-        // The counter row that hands out seqs: every journal writer locks it anyway before its
-        // first entry, so taking it first serialises recover's writers as SQLite does, with
-        // no gap locks to deadlock on, whether the entity's row exists or not. Reads after it
-        // see what the previous holder committed.
-        diesel::sql_query("SELECT next_seq FROM recover_seq WHERE id = 1 FOR UPDATE")
-            .execute(self)
-            .map(drop)
-    }
-
-    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<Option<i64>> {
-        // MySQL has no sequences (MariaDB's are not in MySQL): one counter row, locked until
-        // the transaction ends (see `lock_entity`), so the seqs of one call are contiguous.
-        // Taken through LAST_INSERT_ID: a capture trigger fired by this call's row write
-        // recognises the seq as reserved and writes its entry there (see `triggers::mysql`).
-        if let Some(seq) = previous {
-            diesel::sql_query("UPDATE recover_seq SET next_seq = LAST_INSERT_ID(?) WHERE id = 1")
-                .bind::<diesel::sql_types::BigInt, _>(seq + 1)
-                .execute(self)?;
-            return Ok(Some(seq + 1));
+        let depth =
+            AnsiTransactionManager::transaction_manager_status_mut(self).transaction_depth()?;
+        if depth.is_none() {
+            let result = self.transaction(f);
+            let manager = AnsiTransactionManager::transaction_manager_status_mut(self);
+            if manager.transaction_depth().is_err() {
+                // A Galera node that aborts a transaction for a write set of another node
+                // (a brute-force abort) answers the transaction's next statement, its
+                // ROLLBACK included, with the deadlock error; Diesel then takes the
+                // connection for broken, though the server has rolled the transaction back.
+                // Once a ROLLBACK of our own succeeds, no transaction is open on either side:
+                // the call fails with the (retryable) error and the connection stays usable.
+                if self.batch_execute("ROLLBACK").is_ok() {
+                    *AnsiTransactionManager::transaction_manager_status_mut(self) =
+                        Default::default();
+                }
+            }
+            return result;
         }
+        // The savepoint is recover's own, not Diesel's nested transaction. A deadlock, or a
+        // cluster's failed certification, rolls the whole transaction back on the server, and
+        // may be reported by any statement, `RELEASE SAVEPOINT` included; Diesel, told of it
+        // by a savepoint release, keeps counting a transaction the server no longer has, and
+        // the caller's next statements would commit one by one. Here the error goes to the
+        // caller's transaction as it is, whose rollback then ends it on both sides.
+        let name = format!(
+            "recover_savepoint_{}",
+            SAVEPOINTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        self.batch_execute(&format!("SAVEPOINT {name}"))?;
+        match f(self) {
+            Ok(value) => {
+                self.batch_execute(&format!("RELEASE SAVEPOINT {name}"))?;
+                Ok(value)
+            }
+            Err(error) => {
+                // Fails only when the server has ended the transaction already: the error
+                // stands either way.
+                let _ = self.batch_execute(&format!("ROLLBACK TO SAVEPOINT {name}"));
+                Err(error)
+            }
+        }
+    }
+
+    fn lock_entity(&mut self, entity: &str, key: &str) -> QueryResult<()> {
+        // The entity's head row, locked (and created when missing) without being changed:
+        // concurrent recover calls on this entity wait here until this transaction ends,
+        // whether its row exists or not; other entities never do.
         diesel::sql_query(
-            "UPDATE recover_seq SET next_seq = LAST_INSERT_ID(next_seq + 1) WHERE id = 1",
+            "INSERT INTO recover_heads (entity, entity_key) VALUES (?, ?) \
+             ON DUPLICATE KEY UPDATE ticket = ticket",
         )
-        .execute(self)?;
-        let row: Seq = diesel::sql_query("SELECT LAST_INSERT_ID() AS seq").get_result(self)?;
-        i64::try_from(row.seq)
-            .map(Some)
-            .map_err(|e| diesel::result::Error::DeserializationError(e.into()))
+        .bind::<Text, _>(entity)
+        .bind::<Text, _>(key)
+        .execute(self)
+        .map(drop)
     }
 
-    fn take_seqs(&mut self, previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>> {
-        let Ok(count) = i64::try_from(n) else {
-            return Err(diesel::result::Error::QueryBuilderError(
-                "too many entries for one call".into(),
-            ));
-        };
-        if count == 0 {
-            return Ok(Vec::new());
+    fn next_seq(
+        &mut self,
+        _previous: Option<i64>,
+        entity: &str,
+        key: &str,
+    ) -> QueryResult<Option<i64>> {
+        // The entity's head row written again with a fresh AUTO_INCREMENT ticket, which is the
+        // entry's seq: unique, drawn after the entity is locked (so its entries follow each
+        // other in seq order), and no row shared by unrelated writers. The write is the
+        // entity's lock everywhere, a multi-primary cluster's certification included. It sets
+        // LAST_INSERT_ID: a capture trigger fired by this call's row write recognises the
+        // reserved seq as the entity's head ticket with no entry yet, and writes its entry
+        // there (see `triggers::mysql`).
+        diesel::sql_query("REPLACE INTO recover_heads (entity, entity_key) VALUES (?, ?)")
+            .bind::<Text, _>(entity)
+            .bind::<Text, _>(key)
+            .execute(self)?;
+        let ticket: Ticket =
+            diesel::sql_query("SELECT LAST_INSERT_ID() AS seq, @@auto_increment_increment AS step")
+                .get_result(self)?;
+        ticket.first().map(Some)
+    }
+
+    fn take_seqs(
+        &mut self,
+        _previous: Option<i64>,
+        entity: &str,
+        keys: &[&str],
+    ) -> QueryResult<Vec<i64>> {
+        // One multi-row REPLACE per batch: its tickets are handed out together, consecutive in
+        // the server's AUTO_INCREMENT series (a step of `auto_increment_increment`, as a
+        // Galera node interleaves with the others), in the order of the rows.
+        let mut seqs = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(HEAD_BATCH) {
+            let rows = vec!["(?, ?)"; batch.len()].join(", ");
+            let mut replace = diesel::sql_query(format!(
+                "REPLACE INTO recover_heads (entity, entity_key) VALUES {rows}"
+            ))
+            .into_boxed();
+            for key in batch {
+                replace = replace.bind::<Text, _>(entity).bind::<Text, _>(*key);
+            }
+            replace.execute(self)?;
+            let ticket: Ticket = diesel::sql_query(
+                "SELECT LAST_INSERT_ID() AS seq, @@auto_increment_increment AS step",
+            )
+            .get_result(self)?;
+            let (first, step) = (ticket.first()?, ticket.step()?);
+            seqs.extend((0..).take(batch.len()).map(|i: i64| first + i * step));
         }
-        let last = match previous {
-            Some(seq) => {
-                diesel::sql_query("UPDATE recover_seq SET next_seq = ? WHERE id = 1")
-                    .bind::<diesel::sql_types::BigInt, _>(seq + count)
-                    .execute(self)?;
-                seq + count
-            }
-            None => {
-                diesel::sql_query(
-                    "UPDATE recover_seq SET next_seq = LAST_INSERT_ID(next_seq + ?) WHERE id = 1",
-                )
-                .bind::<diesel::sql_types::BigInt, _>(count)
-                .execute(self)?;
-                let row: Seq =
-                    diesel::sql_query("SELECT LAST_INSERT_ID() AS seq").get_result(self)?;
-                i64::try_from(row.seq)
-                    .map_err(|e| diesel::result::Error::DeserializationError(e.into()))?
-            }
-        };
-        Ok(seq_range(last - count + 1, n))
+        Ok(seqs)
+    }
+
+    fn migrate(&mut self) -> QueryResult<()> {
+        // A journal of the counter-row layout (`recover_seq`): its seqs continue from the
+        // counter in the head tickets, its captured tables' triggers (calling the previous
+        // procedure) are pointed at the current one, and the counter goes, so that a process
+        // of the previous version fails loudly instead of handing out seqs twice.
+        #[derive(QueryableByName)]
+        struct Floor {
+            #[diesel(sql_type = Nullable<BigInt>)]
+            next: Option<i64>,
+        }
+        let counter: i64 = diesel::sql_query(
+            "SELECT COUNT(*) AS count FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = 'recover_seq'",
+        )
+        .get_result::<Count>(self)?
+        .count;
+        if counter == 0 {
+            return Ok(());
+        }
+        let floor: Floor = diesel::sql_query(
+            "SELECT GREATEST((SELECT COALESCE(MAX(next_seq), 0) FROM recover_seq), \
+             (SELECT COALESCE(MAX(seq), 0) FROM recover_journal)) + 1 AS next",
+        )
+        .get_result(self)?;
+        diesel::sql_query(format!(
+            "ALTER TABLE recover_heads AUTO_INCREMENT = {}",
+            floor.next.unwrap_or(1)
+        ))
+        .execute(self)?;
+        self.batch_execute(&triggers::mysql::migrate_procedures_ddl())?;
+        diesel::sql_query("DROP TABLE recover_seq").execute(self)?;
+        Ok(())
     }
 
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {

@@ -176,14 +176,25 @@ impl JournalConn for PgConnection {
             .map(drop)
     }
 
-    fn next_seq(&mut self, _previous: Option<i64>) -> QueryResult<Option<i64>> {
+    fn next_seq(
+        &mut self,
+        _previous: Option<i64>,
+        _entity: &str,
+        _key: &str,
+    ) -> QueryResult<Option<i64>> {
         // Drawn by the entry's insert, which saves a round trip. Concurrent writers interleave
         // in the sequence; the entries of one entity stay in order because the entity is locked
         // (row lock or `lock_entity`) before its entry is written.
         Ok(None)
     }
 
-    fn take_seqs(&mut self, _previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>> {
+    fn take_seqs(
+        &mut self,
+        _previous: Option<i64>,
+        _entity: &str,
+        keys: &[&str],
+    ) -> QueryResult<Vec<i64>> {
+        let n = keys.len();
         // Drawn in one statement, after the rows are locked; concurrent writers may interleave
         // in the sequence, which a changeset allows (its entries carry its id).
         let count =

@@ -6,7 +6,7 @@ use diesel::sqlite::SqliteConnection;
 
 use diesel::sql_types::{Integer, Nullable, Text};
 
-use super::{seq_range, shared_journal_queries, JournalConn, PerBackend, Scope};
+use super::{shared_journal_queries, JournalConn, PerBackend, Scope};
 use crate::error::Error;
 use crate::schema::{recover_journal, ChangesetRow, NewEntryRow};
 use crate::triggers::{self, Context, TriggerSpec};
@@ -73,7 +73,12 @@ impl JournalConn for SqliteConnection {
         Ok(())
     }
 
-    fn next_seq(&mut self, previous: Option<i64>) -> QueryResult<Option<i64>> {
+    fn next_seq(
+        &mut self,
+        previous: Option<i64>,
+        _entity: &str,
+        _key: &str,
+    ) -> QueryResult<Option<i64>> {
         // Writers are serialised by the write lock taken in `atomically`, so the seqs of one
         // call are contiguous and the next one is the journal's largest plus one: an O(log n)
         // read of the rowid B-tree's last page, no AUTOINCREMENT bookkeeping row to dirty.
@@ -86,12 +91,20 @@ impl JournalConn for SqliteConnection {
         }
     }
 
-    fn take_seqs(&mut self, previous: Option<i64>, n: usize) -> QueryResult<Vec<i64>> {
-        let first = match self.next_seq(previous)? {
+    fn take_seqs(
+        &mut self,
+        previous: Option<i64>,
+        entity: &str,
+        keys: &[&str],
+    ) -> QueryResult<Vec<i64>> {
+        let Some(key) = keys.first() else {
+            return Ok(Vec::new());
+        };
+        let first = match self.next_seq(previous, entity, key)? {
             Some(seq) => seq,
             None => return Ok(Vec::new()),
         };
-        Ok(seq_range(first, n))
+        Ok((first..).take(keys.len()).collect())
     }
 
     fn append_entry(&mut self, entry: &NewEntryRow<'_>) -> QueryResult<i64> {
@@ -220,7 +233,7 @@ impl JournalConn for SqliteConnection {
         // appends meanwhile.
         let changeset_id = match context.changeset_id {
             Some(id) => id,
-            None => self.next_seq(None)?.unwrap_or(1),
+            None => self.next_seq(None, "", "")?.unwrap_or(1),
         };
         self.write_context(&Context {
             changeset_id: Some(changeset_id),

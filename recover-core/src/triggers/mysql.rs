@@ -1,11 +1,12 @@
 //! MySQL and MariaDB capture triggers: one per event, each calling the shared procedure
 //! `recover_capture_entry_v1` that appends an entry.
 //!
-//! - **Seq**: from the `recover_seq` counter row, as recover's own entries (locked until the
-//!   transaction ends, so captured writers are serialised as recover's are). A recover call
-//!   takes its seq with `LAST_INSERT_ID(..)` before it writes the row; the procedure reuses that
-//!   seq when it is the counter's newest, taken by this connection and not yet written, and
-//!   recover's own entry then completes the trigger's (`ON DUPLICATE KEY UPDATE`).
+//! - **Seq**: a fresh ticket of the entity's head row in `recover_heads`, as recover's own
+//!   entries take it (`REPLACE`, which also locks the entity; writers of other entities share
+//!   no row). A recover call takes its ticket before it writes the row, which leaves it in
+//!   `LAST_INSERT_ID()`; the procedure reuses that seq when it is the ticket of this entity's
+//!   head and has no entry yet (a reservation of this transaction: a rolled-back one took its
+//!   head row back), and recover's own entry then completes the trigger's.
 //! - **Context**: a row of `recover_context` keyed by `CONNECTION_ID()`, written inside the
 //!   transaction and deleted before it ends (never committed, invisible to other connections).
 //! - **Grouping outside a context**: MySQL gives a trigger no transaction id, so each changed
@@ -26,7 +27,7 @@ pub(crate) fn trigger_names(entity: &str) -> [String; 3] {
 /// out, since a server with binary logging may refuse stored programs to users without SUPER).
 /// Its name carries a version: a changed body gets a new name, so that `CREATE .. IF NOT
 /// EXISTS` never leaves an old body in place and no table's triggers lose theirs meanwhile.
-const PROCEDURE: &str = "recover_capture_entry_v1";
+const PROCEDURE: &str = "recover_capture_entry_v2";
 
 /// The DDL that installs (or replaces) the capture triggers of one table.
 pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
@@ -117,7 +118,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
 /// Appends one captured entry: takes its seq (or the one the running recover call reserved),
 /// joins the context's changeset (or `changeset`, the first half of a key change), and keeps
 /// the context and `recover_changesets` up to date. `seq` returns the entry's seq.
-const PROCEDURE_DDL: &str = "CREATE PROCEDURE IF NOT EXISTS recover_capture_entry_v1(
+const PROCEDURE_DDL: &str = "CREATE PROCEDURE IF NOT EXISTS recover_capture_entry_v2(
     IN entity_ VARCHAR(255), IN key_ VARCHAR(500), IN op_ VARCHAR(16),
     IN before_ LONGTEXT, IN after_ LONGTEXT, IN changeset_ BIGINT, OUT seq_ BIGINT)
 BEGIN
@@ -128,11 +129,13 @@ BEGIN
   DECLARE reason_ TEXT DEFAULT NULL;
   DECLARE active INT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET active = 0;
-  SELECT next_seq INTO s FROM recover_seq WHERE id = 1 FOR UPDATE;
-  IF NOT (s > 0 AND s = LAST_INSERT_ID()
+  SET s = LAST_INSERT_ID();
+  IF NOT (s > 0
+          AND EXISTS (SELECT 1 FROM recover_heads
+                      WHERE entity = entity_ AND entity_key = key_ AND ticket = s)
           AND NOT EXISTS (SELECT 1 FROM recover_journal WHERE seq = s)) THEN
-    SET s = s + 1;
-    UPDATE recover_seq SET next_seq = s WHERE id = 1;
+    REPLACE INTO recover_heads (entity, entity_key) VALUES (entity_, key_);
+    SET s = LAST_INSERT_ID();
   END IF;
   SELECT changeset_id, actor, reason, recorded_at, 1 INTO cs, actor_, reason_, at_, active
     FROM recover_context WHERE conn = CONNECTION_ID();
@@ -153,6 +156,21 @@ BEGIN
   SET seq_ = s;
 END;
 ";
+
+/// What `install` runs on a journal of the counter-row layout: the current procedure, and the
+/// previous one's name kept for the triggers that call it, as a call of the current one.
+pub(crate) fn migrate_procedures_ddl() -> String {
+    format!(
+        "{PROCEDURE_DDL}DROP PROCEDURE IF EXISTS recover_capture_entry_v1;\n\
+         CREATE PROCEDURE recover_capture_entry_v1(
+    IN entity_ VARCHAR(255), IN key_ VARCHAR(500), IN op_ VARCHAR(16),
+    IN before_ LONGTEXT, IN after_ LONGTEXT, IN changeset_ BIGINT, OUT seq_ BIGINT)
+BEGIN
+  CALL {PROCEDURE}(entity_, key_, op_, before_, after_, changeset_, seq_);
+END;
+"
+    )
+}
 
 /// The DDL that removes the capture triggers of one table.
 pub(crate) fn release_ddl(entity: &str) -> String {
