@@ -96,6 +96,7 @@ fn parse_key<T: Recoverable>(text: &str) -> Result<String, Error> {
     row_image::encode_key::<T>(&key)
 }
 
+/// [`revert::undo`] of the entity with this canonical key text (checked by `parse_key`).
 fn undo_key<T: Recoverable, C: RowStore<T>>(
     conn: &mut C,
     rec: &mut Recording<'_>,
@@ -105,6 +106,7 @@ fn undo_key<T: Recoverable, C: RowStore<T>>(
     revert::undo::<T, C>(conn, rec, &key)
 }
 
+/// [`revert::redo`] of the entity with this canonical key text.
 fn redo_key<T: Recoverable, C: RowStore<T>>(
     conn: &mut C,
     rec: &mut Recording<'_>,
@@ -114,6 +116,7 @@ fn redo_key<T: Recoverable, C: RowStore<T>>(
     revert::redo::<T, C>(conn, rec, &key)
 }
 
+/// [`revert::restore`] of the entity with this canonical key text.
 fn restore_key<T: Recoverable, C: RowStore<T>>(
     conn: &mut C,
     rec: &mut Recording<'_>,
