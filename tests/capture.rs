@@ -790,11 +790,11 @@ fn mysql_never_overwrites_another_entitys_entry() {
     Journal::new()
         .insert(conn, &Account::new(1, "ann", 5))
         .unwrap();
-    // The next seq the head rows hand out is already taken, by another entity.
+    // The next seq the tickets hand out is already taken, by another entity.
     conn.exec(
         "INSERT INTO recover_journal (seq, changeset_id, entity, entity_key, op, after_image, \
-         undo_next, recorded_at) SELECT MAX(ticket) + 1, MAX(ticket) + 1, 'elsewhere', '7', \
-         'insert', '{}', MAX(ticket) + 1, 0 FROM recover_heads",
+         undo_next, recorded_at) SELECT t, t, 'elsewhere', '7', 'insert', '{}', t, 0 \
+         FROM (SELECT MAX(seq) + @@auto_increment_increment AS t FROM recover_tickets) AS next",
     );
     let before = conn.journal_rows();
     let clash = Journal::new().update(conn, &Account::new(1, "ann", 6));

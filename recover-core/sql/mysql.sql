@@ -32,14 +32,21 @@ CREATE TABLE IF NOT EXISTS recover_redactions (
     reason      TEXT,
     recorded_at BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
--- One row per entity ever changed: every change writes its entity's row first, which is the
--- entity's lock (on a multi-primary cluster too) and draws the entry's seq, a fresh ticket.
--- Writers of different entities share no row.
+-- The journal's seqs: each is a ticket, drawn by inserting a row here (AUTO_INCREMENT: unique,
+-- and no row shared by unrelated writers). A row is the reservation of its seq for a change of
+-- its entity until the change's entry is written; old rows are trimmed.
+CREATE TABLE IF NOT EXISTS recover_tickets (
+    seq        BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    entity     VARCHAR(255) NOT NULL,
+    entity_key VARCHAR(500) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- One row per entity that recover locked while its row might be absent (insert, undo, redo,
+-- restore): a written row, so that it is the entity's lock on a multi-primary cluster too.
 CREATE TABLE IF NOT EXISTS recover_heads (
-    ticket     BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,  -- the seq its newest change drew
     entity     VARCHAR(255) NOT NULL,
     entity_key VARCHAR(500) NOT NULL,
-    UNIQUE KEY recover_heads_entity (entity, entity_key)
+    claims     BIGINT       NOT NULL,  -- how many calls locked the entity here
+    PRIMARY KEY (entity, entity_key)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE TABLE IF NOT EXISTS recover_captures (
     entity      VARCHAR(255) NOT NULL PRIMARY KEY,

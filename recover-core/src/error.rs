@@ -307,6 +307,7 @@ impl From<diesel::result::Error> for Error {
                     "recover_journal",
                     "recover_changesets",
                     "recover_heads",
+                    "recover_tickets",
                     "recover_captures",
                     "recover_context",
                 ]

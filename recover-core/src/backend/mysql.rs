@@ -1,5 +1,5 @@
-//! MySQL and MariaDB: rows locked with `SELECT .. FOR UPDATE`, entities with their head row in
-//! `recover_heads`, whose AUTO_INCREMENT tickets are the seqs.
+//! MySQL and MariaDB: rows locked with `SELECT .. FOR UPDATE`, absent ones through their entity's
+//! row in `recover_heads`; seqs are AUTO_INCREMENT tickets of `recover_tickets`.
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::mysql::MysqlConnection;
@@ -42,7 +42,7 @@ struct ContextRow {
     recorded_at: Option<i64>,
 }
 
-/// `LAST_INSERT_ID()` after a REPLACE into `recover_heads`, and the server's AUTO_INCREMENT
+/// `LAST_INSERT_ID()` after an insert into `recover_tickets`, and the server's AUTO_INCREMENT
 /// step.
 #[derive(QueryableByName)]
 struct Ticket {
@@ -71,8 +71,14 @@ struct Count {
 /// Numbers recover's savepoints (see `atomically`), so that nested ones never share a name.
 static SAVEPOINTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Keys per multi-row REPLACE of head rows (two binds each).
-const HEAD_BATCH: usize = 1000;
+/// Tickets per multi-row insert (two binds each).
+const TICKET_BATCH: usize = 1000;
+
+/// Every this many tickets (in the server's AUTO_INCREMENT steps) the call that draws one trims
+/// `recover_tickets`, of the rows older than `TICKETS_KEPT` tickets: long committed, their
+/// entries written.
+const TRIM_EVERY: i64 = 1024;
+const TICKETS_KEPT: i64 = 100_000;
 
 impl JournalConn for MysqlConnection {
     const INSTALL_SQL: &'static str = include_str!("../../sql/mysql.sql");
@@ -129,12 +135,14 @@ impl JournalConn for MysqlConnection {
     }
 
     fn lock_entity(&mut self, entity: &str, key: &str) -> QueryResult<()> {
-        // The entity's head row, locked (and created when missing) without being changed:
-        // concurrent recover calls on this entity wait here until this transaction ends,
-        // whether its row exists or not; other entities never do.
+        // The entity's head row, written (and created when missing): concurrent recover calls
+        // on this entity wait here until this transaction ends, whether its row exists or not;
+        // on a Galera cluster the write is certified, so writers on two nodes conflict too. A
+        // duplicate primary key takes a lock on that one record, no gap: other entities never
+        // wait. (A row that exists is locked by its own `SELECT .. FOR UPDATE` and write.)
         diesel::sql_query(
-            "INSERT INTO recover_heads (entity, entity_key) VALUES (?, ?) \
-             ON DUPLICATE KEY UPDATE ticket = ticket",
+            "INSERT INTO recover_heads (entity, entity_key, claims) VALUES (?, ?, 1) \
+             ON DUPLICATE KEY UPDATE claims = claims + 1",
         )
         .bind::<Text, _>(entity)
         .bind::<Text, _>(key)
@@ -148,21 +156,28 @@ impl JournalConn for MysqlConnection {
         entity: &str,
         key: &str,
     ) -> QueryResult<Option<i64>> {
-        // The entity's head row written again with a fresh AUTO_INCREMENT ticket, which is the
-        // entry's seq: unique, drawn after the entity is locked (so its entries follow each
-        // other in seq order), and no row shared by unrelated writers. The write is the
-        // entity's lock everywhere, a multi-primary cluster's certification included. It sets
-        // LAST_INSERT_ID: a capture trigger fired by this call's row write recognises the
-        // reserved seq as the entity's head ticket with no entry yet, and writes its entry
-        // there (see `triggers::mysql`).
-        diesel::sql_query("REPLACE INTO recover_heads (entity, entity_key) VALUES (?, ?)")
+        // A fresh AUTO_INCREMENT ticket: unique, drawn after the entity is locked (so that its
+        // entries follow each other in seq order, across a Galera cluster's nodes too: a node
+        // applying another's write set moves its counter past the other's tickets), and no row
+        // shared by unrelated writers. It sets LAST_INSERT_ID: a capture trigger fired by this
+        // call's row write recognises the seq as reserved for the row's entity, with no entry
+        // yet, and writes its entry there (see `triggers::mysql`).
+        diesel::sql_query("INSERT INTO recover_tickets (entity, entity_key) VALUES (?, ?)")
             .bind::<Text, _>(entity)
             .bind::<Text, _>(key)
             .execute(self)?;
         let ticket: Ticket =
             diesel::sql_query("SELECT LAST_INSERT_ID() AS seq, @@auto_increment_increment AS step")
                 .get_result(self)?;
-        ticket.first().map(Some)
+        let (seq, step) = (ticket.first()?, ticket.step()?);
+        if (seq / step.max(1)) % TRIM_EVERY == 0 {
+            // The rows far below are committed reservations whose entries exist: the range
+            // ends long before the tickets being inserted, whose gap it never locks.
+            diesel::sql_query("DELETE FROM recover_tickets WHERE seq < ?")
+                .bind::<BigInt, _>(seq - TICKETS_KEPT * step.max(1))
+                .execute(self)?;
+        }
+        Ok(Some(seq))
     }
 
     fn take_seqs(
@@ -171,20 +186,20 @@ impl JournalConn for MysqlConnection {
         entity: &str,
         keys: &[&str],
     ) -> QueryResult<Vec<i64>> {
-        // One multi-row REPLACE per batch: its tickets are handed out together, consecutive in
+        // One multi-row insert per batch: its tickets are handed out together, consecutive in
         // the server's AUTO_INCREMENT series (a step of `auto_increment_increment`, as a
         // Galera node interleaves with the others), in the order of the rows.
         let mut seqs = Vec::with_capacity(keys.len());
-        for batch in keys.chunks(HEAD_BATCH) {
+        for batch in keys.chunks(TICKET_BATCH) {
             let rows = vec!["(?, ?)"; batch.len()].join(", ");
-            let mut replace = diesel::sql_query(format!(
-                "REPLACE INTO recover_heads (entity, entity_key) VALUES {rows}"
+            let mut insert = diesel::sql_query(format!(
+                "INSERT INTO recover_tickets (entity, entity_key) VALUES {rows}"
             ))
             .into_boxed();
             for key in batch {
-                replace = replace.bind::<Text, _>(entity).bind::<Text, _>(*key);
+                insert = insert.bind::<Text, _>(entity).bind::<Text, _>(*key);
             }
-            replace.execute(self)?;
+            insert.execute(self)?;
             let ticket: Ticket = diesel::sql_query(
                 "SELECT LAST_INSERT_ID() AS seq, @@auto_increment_increment AS step",
             )
@@ -197,7 +212,7 @@ impl JournalConn for MysqlConnection {
 
     fn migrate(&mut self) -> QueryResult<()> {
         // A journal of the counter-row layout (`recover_seq`): its seqs continue from the
-        // counter in the head tickets, its captured tables' triggers (calling the previous
+        // counter in the tickets, its captured tables' triggers (calling the previous
         // procedure) are pointed at the current one, and the counter goes, so that a process
         // of the previous version fails loudly instead of handing out seqs twice.
         #[derive(QueryableByName)]
@@ -220,7 +235,7 @@ impl JournalConn for MysqlConnection {
         )
         .get_result(self)?;
         diesel::sql_query(format!(
-            "ALTER TABLE recover_heads AUTO_INCREMENT = {}",
+            "ALTER TABLE recover_tickets AUTO_INCREMENT = {}",
             floor.next.unwrap_or(1)
         ))
         .execute(self)?;

@@ -1,12 +1,12 @@
 //! MySQL and MariaDB capture triggers: one per event, each calling the shared procedure
 //! `recover_capture_entry_v1` that appends an entry.
 //!
-//! - **Seq**: a fresh ticket of the entity's head row in `recover_heads`, as recover's own
-//!   entries take it (`REPLACE`, which also locks the entity; writers of other entities share
-//!   no row). A recover call takes its ticket before it writes the row, which leaves it in
-//!   `LAST_INSERT_ID()`; the procedure reuses that seq when it is the ticket of this entity's
-//!   head and has no entry yet (a reservation of this transaction: a rolled-back one took its
-//!   head row back), and recover's own entry then completes the trigger's.
+//! - **Seq**: a fresh ticket of `recover_tickets`, as recover's own entries take it (writers of
+//!   other rows share no row; the changed row is the lock). A recover call takes its ticket
+//!   before it writes the row, which leaves it in `LAST_INSERT_ID()`; the procedure reuses that
+//!   seq when its ticket names this entity and it has no entry yet (a reservation of this
+//!   transaction: a rolled-back one took its ticket back), and recover's own entry then
+//!   completes the trigger's.
 //! - **Context**: a row of `recover_context` keyed by `CONNECTION_ID()`, written inside the
 //!   transaction and deleted before it ends (never committed, invisible to other connections).
 //! - **Grouping outside a context**: MySQL gives a trigger no transaction id, so each changed
@@ -115,26 +115,28 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
     sql
 }
 
-/// Appends one captured entry: takes its seq (or the one the running recover call reserved),
+/// Appends one captured entry (its text parameters in utf8mb4 whatever the server's default
+/// character set, which a routine's parameters would otherwise take): takes its seq (or the one the running recover call reserved),
 /// joins the context's changeset (or `changeset`, the first half of a key change), and keeps
 /// the context and `recover_changesets` up to date. `seq` returns the entry's seq.
 const PROCEDURE_DDL: &str = "CREATE PROCEDURE IF NOT EXISTS recover_capture_entry_v2(
-    IN entity_ VARCHAR(255), IN key_ VARCHAR(500), IN op_ VARCHAR(16),
-    IN before_ LONGTEXT, IN after_ LONGTEXT, IN changeset_ BIGINT, OUT seq_ BIGINT)
+    IN entity_ VARCHAR(255) CHARACTER SET utf8mb4, IN key_ VARCHAR(500) CHARACTER SET utf8mb4,
+    IN op_ VARCHAR(16) CHARACTER SET utf8mb4, IN before_ LONGTEXT CHARACTER SET utf8mb4,
+    IN after_ LONGTEXT CHARACTER SET utf8mb4, IN changeset_ BIGINT, OUT seq_ BIGINT)
 BEGIN
   DECLARE s BIGINT;
   DECLARE cs BIGINT DEFAULT NULL;
   DECLARE at_ BIGINT DEFAULT NULL;
-  DECLARE actor_ TEXT DEFAULT NULL;
-  DECLARE reason_ TEXT DEFAULT NULL;
+  DECLARE actor_ TEXT CHARACTER SET utf8mb4 DEFAULT NULL;
+  DECLARE reason_ TEXT CHARACTER SET utf8mb4 DEFAULT NULL;
   DECLARE active INT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR NOT FOUND SET active = 0;
   SET s = LAST_INSERT_ID();
   IF NOT (s > 0
-          AND EXISTS (SELECT 1 FROM recover_heads
-                      WHERE entity = entity_ AND entity_key = key_ AND ticket = s)
+          AND EXISTS (SELECT 1 FROM recover_tickets
+                      WHERE seq = s AND entity = entity_ AND entity_key = key_)
           AND NOT EXISTS (SELECT 1 FROM recover_journal WHERE seq = s)) THEN
-    REPLACE INTO recover_heads (entity, entity_key) VALUES (entity_, key_);
+    INSERT INTO recover_tickets (entity, entity_key) VALUES (entity_, key_);
     SET s = LAST_INSERT_ID();
   END IF;
   SELECT changeset_id, actor, reason, recorded_at, 1 INTO cs, actor_, reason_, at_, active
@@ -163,8 +165,9 @@ pub(crate) fn migrate_procedures_ddl() -> String {
     format!(
         "{PROCEDURE_DDL}DROP PROCEDURE IF EXISTS recover_capture_entry_v1;\n\
          CREATE PROCEDURE recover_capture_entry_v1(
-    IN entity_ VARCHAR(255), IN key_ VARCHAR(500), IN op_ VARCHAR(16),
-    IN before_ LONGTEXT, IN after_ LONGTEXT, IN changeset_ BIGINT, OUT seq_ BIGINT)
+    IN entity_ VARCHAR(255) CHARACTER SET utf8mb4, IN key_ VARCHAR(500) CHARACTER SET utf8mb4,
+    IN op_ VARCHAR(16) CHARACTER SET utf8mb4, IN before_ LONGTEXT CHARACTER SET utf8mb4,
+    IN after_ LONGTEXT CHARACTER SET utf8mb4, IN changeset_ BIGINT, OUT seq_ BIGINT)
 BEGIN
   CALL {PROCEDURE}(entity_, key_, op_, before_, after_, changeset_, seq_);
 END;
