@@ -411,10 +411,23 @@ pub fn captured() -> bool {
 
 /// Turns capture mode on for the three models' tables (and marks the test as captured).
 pub fn capture_models<C: TestDb>(conn: &mut C) {
-    recover::capture::<Account>(conn).unwrap();
-    recover::capture::<Membership>(conn).unwrap();
-    recover::capture::<User>(conn).unwrap();
+    retrying(|| recover::capture::<Account>(conn));
+    retrying(|| recover::capture::<Membership>(conn));
+    retrying(|| recover::capture::<User>(conn));
     CAPTURED.with(|c| c.set(true));
+}
+
+/// Runs a DDL call of recover (`capture`, `release`) until it is not `Retryable`: on a Galera
+/// cluster DDL runs in total order over the nodes and can abort a transaction that meets it,
+/// under the other tests' DDL (their databases created and dropped) too.
+fn retrying(mut call: impl FnMut() -> Result<(), recover::Error>) {
+    for _ in 0..20 {
+        match call() {
+            Err(e) if e.is_retryable() => std::thread::sleep(std::time::Duration::from_millis(20)),
+            done => return done.unwrap(),
+        }
+    }
+    call().unwrap()
 }
 
 /// Runs SQL that changes the models' rows where no journal sees it: as is, or in capture mode
@@ -423,9 +436,9 @@ pub fn unrecorded<C: TestDb>(conn: &mut C, sql: &str) {
     if !captured() {
         return conn.exec(sql);
     }
-    recover::release::<Account>(conn).unwrap();
-    recover::release::<Membership>(conn).unwrap();
-    recover::release::<User>(conn).unwrap();
+    retrying(|| recover::release::<Account>(conn));
+    retrying(|| recover::release::<Membership>(conn));
+    retrying(|| recover::release::<User>(conn));
     conn.exec(sql);
     capture_models(conn);
 }
