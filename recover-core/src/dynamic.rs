@@ -363,6 +363,27 @@ pub fn changeset<C: JournalConn>(
     rows.into_iter().map(decode::<C>).collect()
 }
 
+/// A page of a changeset's entries, oldest first: up to `limit` entries after entry
+/// `after_seq` (`None`: from its first). An id naming no entries gives an empty page; a page
+/// reads only its own rows (the changeset's seq range, in order, stopping at `limit`).
+pub fn changeset_page<C: JournalConn>(
+    conn: &mut C,
+    changeset: ChangesetId,
+    after_seq: Option<i64>,
+    limit: usize,
+) -> Result<Vec<JournalEntry>, Error> {
+    if changeset == ChangesetId::EMPTY {
+        return Ok(Vec::new());
+    }
+    let id = changeset.get();
+    let last = conn.changeset_last_seq(id)?.unwrap_or(id);
+    let from = after_seq.map_or(id, |seq| seq.saturating_add(1).max(id));
+    (C::pick::<Reads>().changeset_page)(conn, id, from, last, to_limit(limit))?
+        .into_iter()
+        .map(decode::<C>)
+        .collect()
+}
+
 /// Runs `f` in a transaction and rolls it back: what a write would do, with nothing written.
 /// Inside `f`, read what the write did (say, [`changeset`] of the id it returns) and return it.
 /// An error from `f` (a conflict, nothing to undo) is returned as is.
@@ -504,6 +525,9 @@ struct ReadsOf<C> {
     counts: fn(&mut C, &str) -> QueryResult<(i64, i64)>,
     /// How many entries of the entity have a seq at most the given one: that entry's version.
     position: fn(&mut C, &str, &str, i64) -> QueryResult<i64>,
+    /// Entries of changeset `id` with a seq from the first bound to the second, oldest first,
+    /// at most the limit.
+    changeset_page: fn(&mut C, i64, i64, i64, i64) -> QueryResult<Vec<EntryRow>>,
 }
 
 macro_rules! reads {
@@ -554,10 +578,26 @@ macro_rules! reads {
                 .get_result(conn)
         }
 
+        fn changeset_page(
+            conn: &mut $conn,
+            id: i64,
+            from: i64,
+            last: i64,
+            limit: i64,
+        ) -> QueryResult<Vec<EntryRow>> {
+            j::table
+                .filter(j::seq.between(from, last))
+                .filter(j::changeset_id.eq(id))
+                .order(j::seq.asc())
+                .limit(limit)
+                .load(conn)
+        }
+
         ReadsOf {
             log,
             counts,
             position,
+            changeset_page,
         }
     }};
 }
