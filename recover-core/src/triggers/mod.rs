@@ -54,6 +54,7 @@ impl TriggerSpec {
     }
 
     /// The image columns that are not key columns.
+    #[cfg(any(feature = "sqlite", feature = "mysql"))]
     pub(crate) fn value_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.columns.iter().filter(|c| !c.key).map(|c| c.name)
     }
@@ -76,6 +77,7 @@ pub struct Context {
 }
 
 /// `"name"`: an SQL identifier, quoted.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
