@@ -393,6 +393,19 @@ fn bad_input_is_a_4xx_page_and_writes_nothing<C: TestDb>(conn: &mut C, base: &st
             404,
             "not found",
         ),
+        (
+            format!(
+                "{base}/confirm?{}",
+                query(&[
+                    ("action", "restore"),
+                    ("table", "accounts"),
+                    ("key", "1"),
+                    ("at", "yesterday")
+                ])
+            ),
+            400,
+            "not an RFC 3339 time",
+        ),
         // Nothing to redo: a 409 with the reason.
         (
             format!(
@@ -600,6 +613,41 @@ fn every_key_shape_and_page_works<C: TestDb>(conn: &mut C, base: &str) {
     }
     assert_eq!(seen.len(), 12, "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0] > w[1]), "{seen:?}");
+
+    // "Restore this version": account 5 as its insert left it.
+    let first = conn
+        .journal_rows()
+        .into_iter()
+        .find(|r| r.entity_key == "5")
+        .unwrap()
+        .seq
+        .to_string();
+    let restore = [
+        ("action", "restore"),
+        ("table", "accounts"),
+        ("key", "5"),
+        ("seq", first.as_str()),
+    ];
+    let page = get(&format!("{base}/confirm?{}", query(&restore)));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = hidden(&page.body, "token").unwrap();
+    let mut fields = restore.to_vec();
+    fields.push(("token", &token));
+    assert_eq!(post(&format!("{base}/apply"), &fields).status, 303);
+    assert_eq!(conn.account(5).unwrap().balance, 0);
+    // And back to the newest balance by version (13 entries now: 12, then the restore).
+    let restore = [
+        ("action", "restore"),
+        ("table", "accounts"),
+        ("key", "5"),
+        ("version", "12"),
+    ];
+    let page = get(&format!("{base}/confirm?{}", query(&restore)));
+    let token = hidden(&page.body, "token").unwrap();
+    let mut fields = restore.to_vec();
+    fields.push(("token", &token));
+    assert_eq!(post(&format!("{base}/apply"), &fields).status, 303);
+    assert_eq!(conn.account(5).unwrap().balance, 11);
 
     // The models page counts; the deleted rows and undelete.
     let models = get(base);

@@ -19,7 +19,8 @@ h1{font-size:1.35rem;word-break:break-word}h2{font-size:1.1rem}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;
 padding:.25rem .5rem;border-bottom:1px solid var(--line);overflow-wrap:anywhere}
 .scroll{overflow-x:auto}table.diff,table.all{table-layout:fixed}
-table.diff th:first-child,table.all th:first-child{width:25%}.entry{border:1px solid var(--line);border-radius:.4rem;
+table.diff th:first-child,table.all th:first-child{width:25%}
+.entry{border:1px solid var(--line);border-radius:.4rem;
 padding:.5rem .75rem;margin:.75rem 0}.meta{display:flex;gap:.25rem 1rem;flex-wrap:wrap;
 font-size:.9rem;opacity:.85}.op{font-weight:600}.old{background:var(--old)}
 .new{background:var(--new)}.null{font-style:italic;opacity:.7}.differs td{background:var(--warn)}
@@ -296,17 +297,18 @@ fn entry<C: JournalConn>(ctx: &Ctx, e: &JournalEntry, heading: bool, restore: bo
     }
 }
 
-/// Links to the next page of a list paged by seq.
+/// Links to the first page (when this is not it) and to the next, which starts past the last
+/// entry shown (`param` is `before` or `after`), when there is `more`.
 fn pager(
     ctx: &Ctx,
     path: &str,
     fixed: &[(&str, &str)],
     param: &str,
-    next: Option<i64>,
+    (entries, more): (&[JournalEntry], bool),
     paged: bool,
 ) -> Markup {
-    let next = next.map(|seq| {
-        let seq = seq.to_string();
+    let next = entries.last().filter(|_| more).map(|e| {
+        let seq = e.seq.to_string();
         let mut query = fixed.to_vec();
         query.push((param, &seq));
         ctx.url(path, &query)
@@ -328,7 +330,8 @@ pub(super) fn models<C: JournalConn>(ctx: &Ctx, rows: &[(Model<C>, Counts)]) -> 
         } @else {
             div.scroll {
                 table.models {
-                    thead { tr { th { "table" } th { "model" } th { "key" } th { "rows" } th { "entries" } } }
+                    thead { tr { th { "table" } th { "model" } th { "key" }
+                        th { "entities" } th { "entries" } } }
                     tbody {
                         @for (model, counts) in rows {
                             tr {
@@ -385,7 +388,7 @@ pub(super) fn table<C: JournalConn>(
         h2 { "Newest changes" }
         @if entries.is_empty() { p { "No entries." } }
         @for e in entries { (entry::<C>(ctx, e, true, false)) }
-        (pager(ctx, &path, &[], "before", more.then(|| entries.last().map(|e| e.seq)).flatten(), before.is_some()))
+        (pager(ctx, &path, &[], "before", (entries, more), before.is_some()))
     };
     View::page(StatusCode::OK, model.entity(), body)
 }
@@ -419,9 +422,11 @@ pub(super) fn timeline<C: JournalConn>(
                 a.button #redo href=(action("redo")) { "Redo" }
             }
         }
-        @for e in entries { (entry::<C>(ctx, e, false, true)) }
-        (pager(ctx, &path, &[("key", key.text())], "before",
-            more.then(|| entries.last().map(|e| e.seq)).flatten(), before.is_some()))
+        // Every version but the current one can be restored.
+        @for (i, e) in entries.iter().enumerate() {
+            (entry::<C>(ctx, e, false, i > 0 || before.is_some()))
+        }
+        (pager(ctx, &path, &[("key", key.text())], "before", (entries, more), before.is_some()))
     };
     View::page(
         StatusCode::OK,
@@ -450,7 +455,7 @@ pub(super) fn deleted<C: JournalConn>(
                 ])) { "Undelete " (e.key) }
             }
         }
-        (pager(ctx, &path, &[], "before", more.then(|| entries.last().map(|e| e.seq)).flatten(), before.is_some()))
+        (pager(ctx, &path, &[], "before", (entries, more), before.is_some()))
     };
     View::page(StatusCode::OK, format!("deleted {}", model.entity()), body)
 }
@@ -470,12 +475,13 @@ pub(super) fn changeset<C: JournalConn>(
         @if done { p.notice #done { "Done: the change was recorded as changeset " (id.get()) "." } }
         h1 { "Changeset " (id.get()) }
         div.actions {
-            a.button #undo-changeset href=(ctx.url("/confirm", &[("action", "undo-changeset"), ("id", &id_text)])) {
+            a.button #undo-changeset
+                href=(ctx.url("/confirm", &[("action", "undo-changeset"), ("id", &id_text)])) {
                 "Undo this changeset"
             }
         }
         @for e in entries { (entry::<C>(ctx, e, true, false)) }
-        (pager(ctx, &path, &[], "after", more.then(|| entries.last().map(|e| e.seq)).flatten(), after.is_some()))
+        (pager(ctx, &path, &[], "after", (entries, more), after.is_some()))
     };
     View::page(StatusCode::OK, format!("changeset {}", id.get()), body)
 }
@@ -487,6 +493,14 @@ pub(super) struct Conflict {
     pub(super) expected: Option<Box<Value>>,
     pub(super) actual: Option<Box<Value>>,
     pub(super) columns: Vec<String>,
+}
+
+/// One side of a conflict: a value, or no row at all.
+fn side(image: Option<&Map<String, Value>>, column: &str) -> Markup {
+    match image {
+        None => html! { span.null { "(no row)" } },
+        Some(_) => value(image, column),
+    }
 }
 
 /// Both images of a conflict, the differing columns marked, and what force does.
@@ -504,14 +518,16 @@ fn conflict<C: JournalConn>(ctx: &Ctx, c: &Conflict) -> Markup {
             p #differing { "Differing columns: " strong { (c.columns.join(", ")) } }
             div.scroll {
                 table.conflict-images {
-                    thead { tr { th { "column" } th { "journal (last recorded)" } th { "stored now" } th {} } }
+                    thead { tr {
+                        th { "column" } th { "journal (last recorded)" } th { "stored now" } th {}
+                    } }
                     tbody {
                         @for name in &names {
                             @let differs = c.columns.contains(name);
                             tr.differs[differs] data-column=(name) {
                                 th scope="row" { (name) }
-                                td { @if journal.is_none() { span.null { "(no row)" } } @else { (value(journal.as_ref(), name)) } }
-                                td { @if stored.is_none() { span.null { "(no row)" } } @else { (value(stored.as_ref(), name)) } }
+                                td { (side(journal.as_ref(), name)) }
+                                td { (side(stored.as_ref(), name)) }
                                 td { @if differs { "differs" } }
                             }
                         }
@@ -533,7 +549,7 @@ pub(super) fn confirm<C: JournalConn>(
     ctx: &Ctx,
     action: &Action<C>,
     form: &Form,
-    would: &[JournalEntry],
+    (would, more): (Vec<JournalEntry>, bool),
     conflicted: Option<&Conflict>,
 ) -> View {
     let (verb, title, hidden): (&str, String, Vec<(&str, String)>) = match action {
@@ -606,7 +622,8 @@ pub(super) fn confirm<C: JournalConn>(
         } @else {
             h2 { "What it will change" }
             @if would.is_empty() { p { "Nothing to change." } }
-            @for e in would { (entry::<C>(ctx, e, true, false)) }
+            @if more { p { "Its first " (would.len()) " entries:" } }
+            @for e in &would { (entry::<C>(ctx, e, true, false)) }
         }
         form method="post" action=(ctx.url("/apply", &[])) #confirm-form {
             @for (name, v) in &hidden { input type="hidden" name=(name) value=(v); }
@@ -627,32 +644,51 @@ pub(super) fn confirm<C: JournalConn>(
 
 /// The page for a failure: what is wrong, with the status it deserves.
 pub(super) fn failure(fail: Fail) -> View {
+    const AGAIN: &str = "Nothing was written; open the page again and confirm from there.";
     let (status, title, message) = match fail {
         Fail::Input(status, message) => (status, "Bad request", message),
-        Fail::Token(refused) => (
-            StatusCode::FORBIDDEN,
-            "Form refused",
-            match refused {
-                Refused::Missing => "The form carries no token. Nothing was written; open the page again and confirm from there.",
-                Refused::Unknown => "The form's token was already used or has expired. Nothing was written; open the page again and confirm from there.",
-                Refused::OtherAction => "The form's token was issued for another action or another user. Nothing was written.",
-            }
-            .to_owned(),
+        Fail::Token(refused) => {
+            let why = match refused {
+                Refused::Missing => "The form carries no token.",
+                Refused::Unknown => "The form's token was already used or has expired.",
+                Refused::OtherAction => {
+                    "The form's token was issued for another action or another user."
+                }
+            };
+            (
+                StatusCode::FORBIDDEN,
+                "Form refused",
+                format!("{why} {AGAIN}"),
+            )
+        }
+        Fail::Connect(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No database",
+            format!("Could not connect to the database: {e}"),
         ),
-        Fail::Connect(e) => (StatusCode::SERVICE_UNAVAILABLE, "No database", format!("Could not connect to the database: {e}")),
-        Fail::NoRandom => (StatusCode::INTERNAL_SERVER_ERROR, "Failed", "No randomness for a form token.".to_owned()),
-        Fail::Task => (StatusCode::INTERNAL_SERVER_ERROR, "Failed", "The request's task failed.".to_owned()),
+        Fail::NoRandom => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Failed",
+            "No randomness for a form token.".to_owned(),
+        ),
+        Fail::Task => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Failed",
+            "The request's task failed.".to_owned(),
+        ),
         Fail::Recover(e) => {
             let (status, title) = match &e {
-                Error::Conflict { .. } | Error::NothingToUndo { .. } | Error::NothingToRedo { .. } => {
-                    (StatusCode::CONFLICT, "Cannot do that now")
-                }
-                Error::UnknownEntity(_) | Error::EntryNotFound(_) | Error::ChangesetNotFound(_) | Error::NotFound { .. } => {
-                    (StatusCode::NOT_FOUND, "Not found")
-                }
-                Error::InvalidKey { .. } | Error::EntryOfOtherEntity { .. } | Error::VersionOutOfRange { .. } | Error::Unsupported(_) => {
-                    (StatusCode::BAD_REQUEST, "Bad request")
-                }
+                Error::Conflict { .. }
+                | Error::NothingToUndo { .. }
+                | Error::NothingToRedo { .. } => (StatusCode::CONFLICT, "Cannot do that now"),
+                Error::UnknownEntity(_)
+                | Error::EntryNotFound(_)
+                | Error::ChangesetNotFound(_)
+                | Error::NotFound { .. } => (StatusCode::NOT_FOUND, "Not found"),
+                Error::InvalidKey { .. }
+                | Error::EntryOfOtherEntity { .. }
+                | Error::VersionOutOfRange { .. }
+                | Error::Unsupported(_) => (StatusCode::BAD_REQUEST, "Bad request"),
                 Error::Retryable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Busy, try again"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "Failed"),
             };

@@ -35,7 +35,7 @@
 //! | `/t/{table}/entity?key=..` | an entity's timeline, newest first |
 //! | `/t/{table}/deleted` | the table's deleted rows, newest first |
 //! | `/changeset/{id}` | a changeset's entries |
-//! | `/confirm?action=..` | what a write would change, and the form that makes it |
+//! | `/confirm?action=..` | what a write would change, and the form that makes it (below) |
 //!
 //! A key is the JSON text the journal stores (`1`, `"abc"`, `[7,"acme"]` for a composite key in
 //! `primary_key(..)` order), percent-encoded in the `key` query parameter. Long lists are paged
@@ -44,7 +44,10 @@
 //!
 //! # Writes
 //!
-//! Every button leads to a confirmation page (`GET /confirm`), which runs the write in a
+//! Every button leads to a confirmation page, `GET /confirm` with `action=undo`, `redo` or
+//! `undelete` and `table` and `key`; `action=restore`, `table`, `key` and one of `seq` (the
+//! state after that entry), `version` (1-based) or `at` (an RFC 3339 time); or
+//! `action=undo-changeset` and `id`. It runs the write in a
 //! transaction that is rolled back ([`dynamic::dry_run`]) and shows what it would change, or the
 //! conflict it would meet: both images and the columns that differ, and a *force* checkbox that
 //! overwrites the row anyway. Its form posts to `/apply` with:
@@ -420,36 +423,29 @@ async fn confirm<C: JournalConn>(
     blocking(s, req.ctx, move |s, conn| {
         let params = Params::parse(query.as_deref());
         let action = Action::<C>::parse(&params)?;
+        let force = params.flag("force");
+        let n = s.config.page_size;
+        let preview = dynamic::dry_run(conn, |conn| {
+            let id = action.run(&journal(&actor, None, force), conn)?;
+            dynamic::changeset_page(conn, id, None, n + 1)
+        });
+        let (would, conflicted) = match preview {
+            Ok(entries) => (page(entries, n), None),
+            Err(e) => ((Vec::new(), false), Some(conflict(e)?)),
+        };
+        // Only a page that can be confirmed gets a token.
         let form = Form {
             token: issue(s, &action, &actor)?,
             reason: params.get("reason").unwrap_or_default().to_owned(),
-            force: params.flag("force"),
+            force,
         };
-        let journal = journal(&actor, None, form.force);
-        let preview = dynamic::dry_run(conn, |conn| {
-            let id = action.run(&journal, conn)?;
-            dynamic::changeset_page(conn, id, None, s.config.page_size)
-        });
-        match preview {
-            Ok(entries) => Ok(html::confirm(&ctx, &action, &form, &entries, None)),
-            Err(Error::Conflict {
-                entity,
-                key,
-                expected,
-                actual,
-                columns,
-            }) => {
-                let conflict = html::Conflict {
-                    entity,
-                    key,
-                    expected,
-                    actual,
-                    columns,
-                };
-                Ok(html::confirm(&ctx, &action, &form, &[], Some(&conflict)))
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(html::confirm(
+            &ctx,
+            &action,
+            &form,
+            would,
+            conflicted.as_ref(),
+        ))
     })
     .await
 }
@@ -478,31 +474,40 @@ async fn apply<C: JournalConn>(State(s): St<C>, req: Request, body: Bytes) -> Re
             Ok(id) => Ok(View::redirect(
                 ctx.url(&format!("/changeset/{}", id.get()), &[("done", "1")]),
             )),
-            Err(Error::Conflict {
-                entity,
-                key,
-                expected,
-                actual,
-                columns,
-            }) => {
+            // The row changed since the confirmation page: show the conflict, with a new form.
+            Err(e) => {
+                let conflict = conflict(e)?;
                 let form = Form {
                     token: issue(s, &action, &actor)?,
                     reason: reason.unwrap_or_default().to_owned(),
                     force: false,
                 };
-                let conflict = html::Conflict {
-                    entity,
-                    key,
-                    expected,
-                    actual,
-                    columns,
-                };
-                Ok(html::confirm(&ctx, &action, &form, &[], Some(&conflict)))
+                let would = (Vec::new(), false);
+                Ok(html::confirm(&ctx, &action, &form, would, Some(&conflict)))
             }
-            Err(e) => Err(e.into()),
         }
     })
     .await
+}
+
+/// The conflict an error reports, or the error itself.
+fn conflict(e: Error) -> Result<html::Conflict, Fail> {
+    match e {
+        Error::Conflict {
+            entity,
+            key,
+            expected,
+            actual,
+            columns,
+        } => Ok(html::Conflict {
+            entity,
+            key,
+            expected,
+            actual,
+            columns,
+        }),
+        e => Err(e.into()),
+    }
 }
 
 /// The journal a write from the page records with.
@@ -641,15 +646,25 @@ impl<C: JournalConn> Action<C> {
             "undelete" => Action::Undelete(key()?),
             "restore" => {
                 let key = key()?;
-                let to = match (params.int("seq")?, params.int("version")?) {
-                    (Some(seq), _) => RestoreTo::Entry(seq),
-                    (None, Some(n)) => RestoreTo::Version(n),
-                    (None, None) => {
-                        return Err(Fail::Input(
-                            StatusCode::BAD_REQUEST,
-                            "A restore needs the entry (seq) or the version to go to.".into(),
-                        ))
-                    }
+                let at = params.get("at").filter(|t| !t.is_empty());
+                let to = match (params.int("seq")?, params.int("version")?, at) {
+                    (Some(seq), _, _) => RestoreTo::Entry(seq),
+                    (None, Some(n), _) => RestoreTo::Version(n),
+                    (None, None, Some(t)) => RestoreTo::Time(
+                        chrono::DateTime::parse_from_rfc3339(t)
+                            .map_err(|_| {
+                                Fail::Input(
+                                    StatusCode::BAD_REQUEST,
+                                    format!("“{t}” is not an RFC 3339 time."),
+                                )
+                            })?
+                            .with_timezone(&chrono::Utc),
+                    ),
+                    (None, None, None) => return Err(Fail::Input(
+                        StatusCode::BAD_REQUEST,
+                        "A restore needs the entry (seq), the version or the time (at) to go to."
+                            .into(),
+                    )),
                 };
                 Action::Restore(key, to)
             }
