@@ -25,16 +25,17 @@ use serde_json::{json, Value};
 
 /// Serves the history page, nested as an application would, on 127.0.0.1 and a free port; the
 /// URL of its root. The actor is the `X-User` header's user, else "browser".
-fn serve<C, F>(connect: F) -> String
-where
-    C: recover::JournalConn + Send,
-    F: Fn() -> Result<C, diesel::ConnectionError> + Send + Sync + 'static,
-{
-    let config = web::Config::new(connect).page_size(5).actor(|parts| {
+fn serve<C: recover::JournalConn>(config: web::Config<C>) -> String {
+    let config = config.page_size(5).actor(|parts| {
         let user = parts.headers.get("x-user").and_then(|v| v.to_str().ok());
         Some(user.unwrap_or("browser").to_owned())
     });
     let app = Router::new().nest("/admin/history", web::router(config));
+    format!("{}/admin/history", serve_app(app))
+}
+
+/// Serves `app` on 127.0.0.1 and a free port, from a thread of its own; its URL.
+fn serve_app(app: Router) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -48,22 +49,30 @@ where
             axum::serve(listener, app).await.unwrap();
         });
     });
-    format!("http://{addr}/admin/history")
+    format!("http://{addr}")
 }
 
-/// The page on a fresh SQLite file.
+/// Each pooled SQLite connection waits for the write lock rather than failing at once.
+#[derive(Debug)]
+struct BusyTimeout;
+
+impl diesel::r2d2::CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for BusyTimeout {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        diesel::connection::SimpleConnection::batch_execute(conn, "PRAGMA busy_timeout = 5000;")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The page on a fresh SQLite file, through an r2d2 pool.
 fn sqlite(test: &str) -> (Fresh<SqliteConnection>, String) {
     let fresh = common::sqlite_file(test, true);
-    let path = fresh.path.clone().unwrap();
-    let base = serve(move || {
-        let mut conn = SqliteConnection::establish(&path)?;
-        diesel::connection::SimpleConnection::batch_execute(
-            &mut conn,
-            "PRAGMA busy_timeout = 5000;",
-        )
-        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-        Ok(conn)
-    });
+    let manager = diesel::r2d2::ConnectionManager::new(fresh.path.clone().unwrap());
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(2)
+        .connection_customizer(Box::new(BusyTimeout))
+        .build(manager)
+        .unwrap();
+    let base = serve(web::Config::pool(pool));
     (fresh, base)
 }
 
@@ -75,15 +84,15 @@ fn postgres(test: &str) -> (Fresh<diesel::PgConnection>, String) {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     // The schema common::postgres made (its naming rule).
     let schema = format!("rt_{test}_{}", std::process::id());
-    let base = serve(move || {
+    let base = serve(web::Config::new(move || {
         let mut conn = diesel::PgConnection::establish(&url)?;
         diesel::connection::SimpleConnection::batch_execute(
             &mut conn,
             &format!("SET search_path TO {schema}"),
         )
         .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-        Ok(conn)
-    });
+        Ok::<_, diesel::ConnectionError>(conn)
+    }));
     (fresh, base)
 }
 
@@ -94,12 +103,12 @@ fn mysql(test: &str) -> (Fresh<diesel::MysqlConnection>, String) {
     let url = std::env::var("RECOVER_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
     let database = format!("rt_{test}_{}", std::process::id());
-    let base = serve(move || {
+    let base = serve(web::Config::new(move || {
         let mut conn = diesel::MysqlConnection::establish(&url)?;
         diesel::connection::SimpleConnection::batch_execute(&mut conn, &format!("USE {database}"))
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-        Ok(conn)
-    });
+        Ok::<_, diesel::ConnectionError>(conn)
+    }));
     (fresh, base)
 }
 
@@ -688,6 +697,35 @@ fn every_key_shape_and_page_works<C: TestDb>(conn: &mut C, base: &str) {
     assert_eq!(post(&format!("{base}/apply"), &fields).status, 303);
     assert_eq!(conn.account(5).unwrap().balance, 11);
     assert!(conn.account(6).is_none());
+}
+
+/// Mounted at the root of an application (not nested), links have no prefix.
+#[test]
+fn mounted_at_the_root() {
+    let mut db = common::sqlite_file("mounted_at_the_root", true);
+    seed(&mut db.conn);
+    let path = db.path.clone().unwrap();
+    let root = serve_app(web::router(web::Config::<SqliteConnection>::new(
+        move || SqliteConnection::establish(&path),
+    )));
+    let models = get(&format!("{root}/"));
+    assert_eq!(models.status, 200, "{}", models.body);
+    assert!(
+        models.body.contains("href=\"/t/accounts\""),
+        "{}",
+        models.body
+    );
+    let table = get(&format!("{root}/t/accounts"));
+    assert!(
+        table.body.contains("href=\"/t/accounts/entity?key=1\""),
+        "{}",
+        table.body
+    );
+    assert!(
+        table.body.contains("<a href=\"/\">History</a>"),
+        "{}",
+        table.body
+    );
 }
 
 on_every_backend!(

@@ -18,6 +18,7 @@ nav{display:flex;gap:1rem;flex-wrap:wrap;border-bottom:1px solid var(--line);pad
 h1{font-size:1.35rem;word-break:break-word}h2{font-size:1.1rem}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;
 padding:.25rem .5rem;border-bottom:1px solid var(--line);overflow-wrap:anywhere}
+th{overflow-wrap:break-word}.flag{white-space:nowrap}
 .scroll{overflow-x:auto}table.diff,table.all{table-layout:fixed}
 table.diff th:first-child,table.all th:first-child{width:25%}
 .entry{border:1px solid var(--line);border-radius:.4rem;
@@ -528,7 +529,7 @@ fn conflict<C: JournalConn>(ctx: &Ctx, c: &Conflict) -> Markup {
                                 th scope="row" { (name) }
                                 td { (side(journal.as_ref(), name)) }
                                 td { (side(stored.as_ref(), name)) }
-                                td { @if differs { "differs" } }
+                                td.flag { @if differs { "differs" } }
                             }
                         }
                     }
