@@ -688,6 +688,44 @@ fn every_key_shape_and_page_works<C: TestDb>(conn: &mut C, base: &str) {
     let shown = get(&format!("{base}/changeset/{id}"));
     assert_eq!(shown.status, 200);
     assert_eq!(shown.body.matches("data-seq=").count(), 2);
+    assert!(!shown.body.contains("Next page"));
+
+    // A changeset of 7 entries, 5 a page, oldest first.
+    let big = j
+        .changeset(conn, |tx| {
+            for id in 10..17 {
+                tx.insert(&Account::new(id, "many", i64::from(id)))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let first = get(&format!("{base}/changeset/{}", big.get()));
+    let seqs = |body: &str| -> Vec<i64> {
+        body.split("data-seq=\"")
+            .skip(1)
+            .map(|p| p.split('"').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let page_1 = seqs(&first.body);
+    assert_eq!(page_1.len(), 5);
+    let next = first
+        .body
+        .split("class=\"button next\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let host = base.split("/admin").next().unwrap();
+    let page_2 = seqs(&get(&format!("{host}{next}")).body);
+    assert_eq!(page_2.len(), 2);
+    assert!(page_1
+        .iter()
+        .chain(&page_2)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .all(|w| w[0] < w[1]));
     let action = [("action", "undo-changeset"), ("id", id.as_str())];
     let page = get(&format!("{base}/confirm?{}", query(&action)));
     assert_eq!(page.status, 200, "{}", page.body);

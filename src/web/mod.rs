@@ -8,7 +8,6 @@
 //! path of your application, inside the layer or middleware that logs your staff in:
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use axum::Router;
 //! use diesel::{Connection, SqliteConnection};
 //! use recover::web;
@@ -232,12 +231,12 @@ struct Shared<C> {
 type St<C> = State<Arc<Shared<C>>>;
 
 /// What a handler needs to know of the request: where the router is mounted, and who asks.
-struct Request {
+struct Caller {
     ctx: Ctx,
     actor: Option<String>,
 }
 
-impl<C: JournalConn> FromRequestParts<Arc<Shared<C>>> for Request {
+impl<C: JournalConn> FromRequestParts<Arc<Shared<C>>> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
@@ -256,7 +255,7 @@ impl<C: JournalConn> FromRequestParts<Arc<Shared<C>>> for Request {
             .unwrap_or("")
             .trim_end_matches('/')
             .to_owned();
-        Ok(Request {
+        Ok(Caller {
             ctx: Ctx::new(base),
             actor: (state.config.actor)(parts),
         })
@@ -301,8 +300,8 @@ where
     }
 }
 
-async fn not_found(req: Request) -> Response {
-    req.ctx.render(View::message(
+async fn not_found(caller: Caller) -> Response {
+    caller.ctx.render(View::message(
         StatusCode::NOT_FOUND,
         "Not found",
         "No such page in the history.",
@@ -310,9 +309,9 @@ async fn not_found(req: Request) -> Response {
 }
 
 /// `/`: the models and their counts.
-async fn models<C: JournalConn>(State(s): St<C>, req: Request) -> Response {
-    let ctx = req.ctx.clone();
-    blocking(s, req.ctx, move |_, conn| {
+async fn models<C: JournalConn>(State(s): St<C>, caller: Caller) -> Response {
+    let ctx = caller.ctx.clone();
+    blocking(s, caller.ctx, move |_, conn| {
         let mut rows = Vec::new();
         for model in dynamic::models::<C>() {
             rows.push((model, model.counts(conn)?));
@@ -325,12 +324,12 @@ async fn models<C: JournalConn>(State(s): St<C>, req: Request) -> Response {
 /// `/t/{table}`: a table's newest entries.
 async fn table<C: JournalConn>(
     State(s): St<C>,
-    req: Request,
+    caller: Caller,
     Path(table): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = req.ctx.clone();
-    blocking(s, req.ctx, move |s, conn| {
+    let ctx = caller.ctx.clone();
+    blocking(s, caller.ctx, move |s, conn| {
         let params = Params::parse(query.as_deref());
         let model = model::<C>(&table)?;
         let before = params.int("before")?;
@@ -349,12 +348,12 @@ async fn table<C: JournalConn>(
 /// `/t/{table}/entity?key=..`: an entity's timeline, newest first.
 async fn timeline<C: JournalConn>(
     State(s): St<C>,
-    req: Request,
+    caller: Caller,
     Path(table): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = req.ctx.clone();
-    blocking(s, req.ctx, move |s, conn| {
+    let ctx = caller.ctx.clone();
+    blocking(s, caller.ctx, move |s, conn| {
         let params = Params::parse(query.as_deref());
         let key = model::<C>(&table)?.key(params.required("key")?)?;
         let before = params.int("before")?;
@@ -373,12 +372,12 @@ async fn timeline<C: JournalConn>(
 /// `/t/{table}/deleted`: the table's deleted rows, newest first.
 async fn deleted<C: JournalConn>(
     State(s): St<C>,
-    req: Request,
+    caller: Caller,
     Path(table): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = req.ctx.clone();
-    blocking(s, req.ctx, move |s, conn| {
+    let ctx = caller.ctx.clone();
+    blocking(s, caller.ctx, move |s, conn| {
         let params = Params::parse(query.as_deref());
         let model = model::<C>(&table)?;
         let before = params.int("before")?;
@@ -392,12 +391,12 @@ async fn deleted<C: JournalConn>(
 /// `/changeset/{id}`: a changeset's entries, oldest first.
 async fn changeset<C: JournalConn>(
     State(s): St<C>,
-    req: Request,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = req.ctx.clone();
-    blocking(s, req.ctx, move |s, conn| {
+    let ctx = caller.ctx.clone();
+    blocking(s, caller.ctx, move |s, conn| {
         let params = Params::parse(query.as_deref());
         let id = ChangesetId::from(parse_int::<i64>("changeset id", &id)?);
         let after = params.int("after")?;
@@ -415,12 +414,12 @@ async fn changeset<C: JournalConn>(
 /// `GET /confirm?action=..`: what the write would change, and its form.
 async fn confirm<C: JournalConn>(
     State(s): St<C>,
-    req: Request,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = req.ctx.clone();
-    let actor = req.actor;
-    blocking(s, req.ctx, move |s, conn| {
+    let ctx = caller.ctx.clone();
+    let actor = caller.actor;
+    blocking(s, caller.ctx, move |s, conn| {
         let params = Params::parse(query.as_deref());
         let action = Action::<C>::parse(&params)?;
         let force = params.flag("force");
@@ -451,10 +450,10 @@ async fn confirm<C: JournalConn>(
 }
 
 /// `POST /apply`: the write, once its token is checked.
-async fn apply<C: JournalConn>(State(s): St<C>, req: Request, body: Bytes) -> Response {
-    let ctx = req.ctx.clone();
-    let actor = req.actor;
-    blocking(s, req.ctx, move |s, conn| {
+async fn apply<C: JournalConn>(State(s): St<C>, caller: Caller, body: Bytes) -> Response {
+    let ctx = caller.ctx.clone();
+    let actor = caller.actor;
+    blocking(s, caller.ctx, move |s, conn| {
         let params = Params::parse(std::str::from_utf8(&body).ok());
         // The token is used up before anything else, so that a refused form cannot be replayed.
         let token = params.get("token");
