@@ -113,6 +113,10 @@ impl Ctx {
         self.url(&format!("/t/{}", segment(entity)), &[])
     }
 
+    fn deleted_url(&self, entity: &str) -> String {
+        self.url(&format!("/t/{}/deleted", segment(entity)), &[])
+    }
+
     fn entity_url(&self, entity: &str, key: &str) -> String {
         self.url(&format!("/t/{}/entity", segment(entity)), &[("key", key)])
     }
@@ -332,7 +336,7 @@ pub(super) fn models<C: JournalConn>(ctx: &Ctx, rows: &[(Model<C>, Counts)]) -> 
             div.scroll {
                 table.models {
                     thead { tr { th { "table" } th { "model" } th { "key" }
-                        th { "entities" } th { "entries" } } }
+                        th { "entities" } th { "entries" } th {} } }
                     tbody {
                         @for (model, counts) in rows {
                             tr {
@@ -341,6 +345,9 @@ pub(super) fn models<C: JournalConn>(ctx: &Ctx, rows: &[(Model<C>, Counts)]) -> 
                                 td { (model.key_columns().join(", ")) }
                                 td { (counts.entities) }
                                 td { (counts.entries) }
+                                td {
+                                    a href=(ctx.deleted_url(model.entity())) { "deleted rows" }
+                                }
                             }
                         }
                     }
@@ -383,7 +390,7 @@ pub(super) fn table<C: JournalConn>(
         p { code { (model.type_name()) } ": " (counts.entities) " rows in the journal, "
             (counts.entries) " entries." }
         div.actions {
-            a.button href=(ctx.url(&format!("{path}/deleted"), &[])) { "Deleted rows" }
+            a.button href=(ctx.deleted_url(model.entity())) { "Deleted rows" }
         }
         (key_form(ctx, model))
         h2 { "Newest changes" }
