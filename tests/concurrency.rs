@@ -1284,6 +1284,54 @@ fn galera_urls() -> Option<Vec<String>> {
     (!urls.is_empty()).then_some(urls)
 }
 
+/// A fresh database `{prefix}_{pid}` with the accounts table and the journal, made through the
+/// first node (DDL reaches every node); returns the connection that made it, and its name.
+#[cfg(feature = "mysql")]
+fn galera_database(urls: &[String], prefix: &str) -> (diesel::mysql::MysqlConnection, String) {
+    let database = format!("{prefix}_{}", std::process::id());
+    let mut setup = diesel::mysql::MysqlConnection::establish(&urls[0])
+        .unwrap_or_else(|e| panic!("Galera node {}: {e}", urls[0]));
+    setup
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}; USE {database};
+             CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL,
+                 balance BIGINT NOT NULL, status TEXT NOT NULL, note LONGTEXT)
+                 ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;"
+        ))
+        .unwrap();
+    recover::install(&mut setup).unwrap();
+    (setup, database)
+}
+
+/// One pool per node, sized for the threads that run on it (thread t on node t % nodes),
+/// keeping no idle connections (see `watchdog`); every connection uses `database` and waits
+/// for what the other nodes committed before it reads (`wsrep_sync_wait = 1`).
+#[cfg(feature = "mysql")]
+fn galera_pools(
+    urls: &[String],
+    database: &str,
+) -> Vec<Pool<ConnectionManager<diesel::mysql::MysqlConnection>>> {
+    let on_node = |node: usize| {
+        (0..SERVER_THREADS)
+            .filter(|t| t % urls.len() == node)
+            .count()
+    };
+    urls.iter()
+        .enumerate()
+        .map(|(node, url)| {
+            Pool::builder()
+                .max_size(on_node(node).max(1) as u32)
+                .min_idle(Some(0))
+                .connection_timeout(Duration::from_secs(10))
+                .connection_customizer(Box::new(OnAcquire(format!(
+                    "USE {database}; SET SESSION wsrep_sync_wait = 1"
+                ))))
+                .build(ConnectionManager::new(url))
+                .unwrap()
+        })
+        .collect()
+}
+
 /// The rows the transfers move money between (ids TRANSFER_IDS), each seeded with
 /// TRANSFER_SEED; they are apart from the workload's rows 1..=ROWS, so their sum is conserved.
 const TRANSFER_IDS: std::ops::RangeInclusive<i32> = 101..=105;
@@ -1429,7 +1477,6 @@ fn transfer(
 #[cfg(feature = "mysql")]
 #[test]
 fn galera_writers_on_three_nodes_keep_the_journal_consistent() {
-    use diesel::mysql::MysqlConnection;
     let Some(urls) = galera_urls() else {
         println!("RECOVER_GALERA_URLS is not set: no Galera cluster to test, nothing done");
         return;
@@ -1439,41 +1486,10 @@ fn galera_writers_on_three_nodes_keep_the_journal_consistent() {
         return;
     }
     let started = Instant::now();
-    let database = format!("rt_conc_galera_{}", std::process::id());
-    let mut setup = MysqlConnection::establish(&urls[0])
-        .unwrap_or_else(|e| panic!("Galera node {}: {e}", urls[0]));
-    setup
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}; USE {database};
-             CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL,
-                 balance BIGINT NOT NULL, status TEXT NOT NULL, note LONGTEXT)
-                 ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;"
-        ))
-        .unwrap();
-    recover::install(&mut setup).unwrap();
+    let (mut setup, database) = galera_database(&urls, "rt_conc_galera");
     // Out of the database while it waits, so that the watchdog does not take it for hung.
     setup.batch_execute("USE test").unwrap();
-    let on_node = |node: usize| {
-        (0..SERVER_THREADS)
-            .filter(|t| t % urls.len() == node)
-            .count()
-    };
-    let pools: Vec<Pool<ConnectionManager<MysqlConnection>>> = urls
-        .iter()
-        .enumerate()
-        .map(|(node, url)| {
-            // No idle connections kept (see `watchdog`).
-            Pool::builder()
-                .max_size(on_node(node).max(1) as u32)
-                .min_idle(Some(0))
-                .connection_timeout(Duration::from_secs(10))
-                .connection_customizer(Box::new(OnAcquire(format!(
-                    "USE {database}; SET SESSION wsrep_sync_wait = 1"
-                ))))
-                .build(ConnectionManager::new(url))
-                .unwrap()
-        })
-        .collect();
+    let pools = galera_pools(&urls, &database);
     let backend = format!("galera x{}", urls.len());
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watching = watchdog(&urls, &database, galera_timeout(), done.clone());
@@ -1603,24 +1619,12 @@ fn galera_writers_on_three_nodes_keep_the_journal_consistent() {
 #[cfg(feature = "mysql")]
 #[test]
 fn galera_writers_on_their_own_rows_never_conflict_across_nodes() {
-    use diesel::mysql::MysqlConnection;
     let Some(urls) = galera_urls() else {
         println!("RECOVER_GALERA_URLS is not set: no Galera cluster to test, nothing done");
         return;
     };
     let started = Instant::now();
-    let database = format!("rt_conc_galera_own_{}", std::process::id());
-    let mut setup = MysqlConnection::establish(&urls[0])
-        .unwrap_or_else(|e| panic!("Galera node {}: {e}", urls[0]));
-    setup
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}; USE {database};
-             CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL,
-                 balance BIGINT NOT NULL, status TEXT NOT NULL, note LONGTEXT)
-                 ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;"
-        ))
-        .unwrap();
-    recover::install(&mut setup).unwrap();
+    let (mut setup, database) = galera_database(&urls, "rt_conc_galera_own");
     let own = |t: usize| 100 * (t as i32 + 1);
     let mut stats = Stats::default();
     let seed = Journal::new().actor("seed");
@@ -1636,20 +1640,7 @@ fn galera_writers_on_their_own_rows_never_conflict_across_nodes() {
         }
     }
     setup.batch_execute("USE test").unwrap();
-    let pools: Vec<Pool<ConnectionManager<MysqlConnection>>> = urls
-        .iter()
-        .map(|url| {
-            Pool::builder()
-                .max_size(SERVER_THREADS as u32)
-                .min_idle(Some(0))
-                .connection_timeout(Duration::from_secs(10))
-                .connection_customizer(Box::new(OnAcquire(format!(
-                    "USE {database}; SET SESSION wsrep_sync_wait = 1"
-                ))))
-                .build(ConnectionManager::new(url))
-                .unwrap()
-        })
-        .collect();
+    let pools = galera_pools(&urls, &database);
     let backend = format!("galera x{}, own rows", urls.len());
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watching = watchdog(&urls, &database, galera_timeout(), done.clone());
