@@ -60,7 +60,7 @@ pub use table::Progress;
 pub mod __private {
     pub use crate::backend::Uncached;
     pub use crate::image::{ImageReader, ImageWriter};
-    pub use crate::model::{BulkChanges, BulkFilter, SkippedDefault};
+    pub use crate::model::{BulkChanges, BulkFilter, SkippedDefault, UpdateWhere};
     pub use crate::registry::Registration;
     pub use crate::row_image::decode_untrusted;
     pub use crate::triggers::{KindOf, SqlKind, ViaKnownKind, ViaOtherKind};

@@ -1,10 +1,13 @@
 //! What `#[derive(Recoverable)]` implements: the model's description and its row access, with
 //! the filters and changesets its bulk access takes.
 
+use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, NonAggregate};
-use diesel::query_builder::QueryId;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_dsl::RunQueryDsl;
 use diesel::sql_types::BoolOrNullableBool;
 use diesel::AsChangeset;
+use diesel::{Connection, QueryResult, QuerySource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -143,6 +146,67 @@ where
     V: AsChangeset<Target = T::Table, Changeset: SqlOnEveryBackend> + Clone,
 {
 }
+
+/// `UPDATE table SET changes WHERE filter`, the statement of `update_where`.
+///
+/// Written out here rather than through `diesel::update(..).filter(..).set(..)`: from Diesel
+/// 2.4 on that statement renders only where the changeset implements a trait private to
+/// Diesel (it refuses its batch changesets a `WHERE` clause), so generic code over any
+/// [`BulkChanges`] cannot name the bound. A batch changeset (a slice of models, Diesel 2.4)
+/// is not a changeset this statement can take: the database refuses the SQL it renders.
+/// Like Diesel's own `UPDATE`, it is never cached (`Option` fields change its SQL).
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct UpdateWhere<Tab: QuerySource, F, V> {
+    from: Tab::FromClause,
+    filter: F,
+    changes: V,
+}
+
+impl<Tab: QuerySource, F, V> UpdateWhere<Tab, F, V> {
+    /// The update of `table`'s rows that `filter` matches.
+    pub fn new<C>(table: Tab, filter: F, changes: C) -> Self
+    where
+        C: AsChangeset<Target = Tab, Changeset = V>,
+    {
+        UpdateWhere {
+            from: table.from_clause(),
+            filter,
+            changes: changes.as_changeset(),
+        }
+    }
+}
+
+impl<Tab: QuerySource, F, V> QueryId for UpdateWhere<Tab, F, V> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Tab, F, V, DB> QueryFragment<DB> for UpdateWhere<Tab, F, V>
+where
+    DB: Backend,
+    Tab: QuerySource,
+    Tab::FromClause: QueryFragment<DB>,
+    F: QueryFragment<DB>,
+    V: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if self.changes.is_noop(out.backend())? {
+            return Err(diesel::result::Error::QueryBuilderError(Box::new(
+                diesel::result::EmptyChangeset,
+            )));
+        }
+        out.unsafe_to_cache_prepared();
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.changes.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.filter.walk_ast(out.reborrow())
+    }
+}
+
+impl<Tab: QuerySource, F, V, C: Connection> RunQueryDsl<C> for UpdateWhere<Tab, F, V> {}
 
 /// The value a `#[recover(skip)]` field without `default = ".."` takes when an image becomes a
 /// row again: its type's `Default`.

@@ -467,7 +467,7 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
                 changes: V,
             ) -> #result<usize> {
                 use #diesel::prelude::*;
-                #diesel::update(#table::table.filter(filter)).set(changes).execute(self)
+                ::recover::__private::UpdateWhere::new(#table::table, filter, changes).execute(self)
             }
 
             fn delete_where<F: ::recover::__private::BulkFilter<#ident>>(
