@@ -339,6 +339,70 @@ where
     }
 }
 
+/// A statement of constant SQL text with `?` for each bind: what `diesel::sql_query` runs, but
+/// cached. Diesel prepares a `sql_query` again on every call; this one is safe to cache, so
+/// Diesel's statement cache keeps it by its SQL text and a connection prepares it once.
+pub(crate) struct CachedSql<'a> {
+    sql: &'static str,
+    binds: &'a [Bind<'a>],
+}
+
+/// One bind value of a [`CachedSql`].
+#[derive(Clone, Copy)]
+pub(crate) enum Bind<'a> {
+    Text(&'a str),
+    BigInt(i64),
+    NullableText(Option<&'a str>),
+    NullableBigInt(Option<i64>),
+}
+
+impl<'a> CachedSql<'a> {
+    /// `sql`, its `?` replaced by `binds` in order.
+    pub(crate) fn new(sql: &'static str, binds: &'a [Bind<'a>]) -> Self {
+        debug_assert_eq!(sql.matches('?').count(), binds.len(), "{sql}");
+        CachedSql { sql, binds }
+    }
+}
+
+impl diesel::query_builder::QueryId for CachedSql<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for CachedSql<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<C> diesel::RunQueryDsl<C> for CachedSql<'_> {}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for CachedSql<'_>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<diesel::sql_types::BigInt>
+        + diesel::sql_types::HasSqlType<diesel::sql_types::Text>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Nullable, Text};
+        let mut parts = self.sql.split('?');
+        out.push_sql(parts.next().unwrap_or_default());
+        for (bind, part) in self.binds.iter().zip(parts) {
+            match bind {
+                Bind::Text(value) => out.push_bind_param::<Text, _>(*value)?,
+                Bind::BigInt(value) => out.push_bind_param::<BigInt, _>(value)?,
+                Bind::NullableText(value) => out.push_bind_param::<Nullable<Text>, _>(value)?,
+                Bind::NullableBigInt(value) => out.push_bind_param::<Nullable<BigInt>, _>(value)?,
+            }
+            out.push_sql(part);
+        }
+        Ok(())
+    }
+}
+
 /// What a call inside `JournalConn::atomically` writes.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -421,36 +485,26 @@ macro_rules! entry_values {
     ($seq:expr, $entry:expr) => {{
         use $crate::schema::recover_journal as j;
         let (seq, entry) = ($seq, $entry);
+        let (changeset_id, undo_next, redo_next) = entry.links(seq);
         (
             j::seq.eq(seq),
             j::entity.eq(entry.entity),
             j::entity_key.eq(entry.entity_key),
-            $crate::backend::entry_fields!(seq, entry),
+            (
+                j::changeset_id.eq(changeset_id),
+                j::op.eq(entry.op),
+                j::before_image.eq(entry.before_image),
+                j::after_image.eq(entry.after_image),
+                j::undoes.eq(entry.undoes),
+                j::undo_next.eq(undo_next),
+                j::redo_next.eq(redo_next),
+                j::actor.eq(entry.actor),
+                j::reason.eq(entry.reason),
+                j::recorded_at.eq(entry.recorded_at),
+            ),
         )
     }};
 }
-/// An entry's columns other than its identity (seq, entity, key): the rest of its insert, and
-/// what completing a capture trigger's entry at the same seq overwrites (MySQL).
-macro_rules! entry_fields {
-    ($seq:expr, $entry:expr) => {{
-        use $crate::schema::recover_journal as j;
-        let (seq, entry) = ($seq, $entry);
-        let (changeset_id, undo_next, redo_next) = entry.links(seq);
-        (
-            j::changeset_id.eq(changeset_id),
-            j::op.eq(entry.op),
-            j::before_image.eq(entry.before_image),
-            j::after_image.eq(entry.after_image),
-            j::undoes.eq(entry.undoes),
-            j::undo_next.eq(undo_next),
-            j::redo_next.eq(redo_next),
-            j::actor.eq(entry.actor),
-            j::reason.eq(entry.reason),
-            j::recorded_at.eq(entry.recorded_at),
-        )
-    }};
-}
-pub(crate) use entry_fields;
 pub(crate) use entry_values;
 
 /// The journal queries every backend runs as they are, expanded inside each backend's impl so

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
-use super::{shared_journal_queries, JournalConn, PerBackend, Scope};
+use super::{shared_journal_queries, Bind, CachedSql, JournalConn, PerBackend, Scope};
 use crate::error::Error;
 use crate::schema::{ChangesetRow, NewEntryRow};
 use crate::triggers::{self, Context, TriggerSpec};
@@ -41,6 +41,10 @@ struct ContextRow {
     #[diesel(sql_type = Nullable<BigInt>)]
     recorded_at: Option<i64>,
 }
+
+/// The first ticket an insert into `recover_tickets` handed out, and the server's
+/// AUTO_INCREMENT step.
+const LAST_TICKET: &str = "SELECT LAST_INSERT_ID() AS seq, @@auto_increment_increment AS step";
 
 /// `LAST_INSERT_ID()` after an insert into `recover_tickets`, and the server's AUTO_INCREMENT
 /// step.
@@ -140,12 +144,11 @@ impl JournalConn for MysqlConnection {
         // on a Galera cluster the write is certified, so writers on two nodes conflict too. A
         // duplicate primary key takes a lock on that one record, no gap: other entities never
         // wait. (A row that exists is locked by its own `SELECT .. FOR UPDATE` and write.)
-        diesel::sql_query(
+        CachedSql::new(
             "INSERT INTO recover_heads (entity, entity_key, claims) VALUES (?, ?, 1) \
              ON DUPLICATE KEY UPDATE claims = claims + 1",
+            &[Bind::Text(entity), Bind::Text(key)],
         )
-        .bind::<Text, _>(entity)
-        .bind::<Text, _>(key)
         .execute(self)
         .map(drop)
     }
@@ -162,20 +165,21 @@ impl JournalConn for MysqlConnection {
         // shared by unrelated writers. It sets LAST_INSERT_ID: a capture trigger fired by this
         // call's row write recognises the seq as reserved for the row's entity, with no entry
         // yet, and writes its entry there (see `triggers::mysql`).
-        diesel::sql_query("INSERT INTO recover_tickets (entity, entity_key) VALUES (?, ?)")
-            .bind::<Text, _>(entity)
-            .bind::<Text, _>(key)
-            .execute(self)?;
-        let ticket: Ticket =
-            diesel::sql_query("SELECT LAST_INSERT_ID() AS seq, @@auto_increment_increment AS step")
-                .get_result(self)?;
+        CachedSql::new(
+            "INSERT INTO recover_tickets (entity, entity_key) VALUES (?, ?)",
+            &[Bind::Text(entity), Bind::Text(key)],
+        )
+        .execute(self)?;
+        let ticket: Ticket = CachedSql::new(LAST_TICKET, &[]).get_result(self)?;
         let (seq, step) = (ticket.first()?, ticket.step()?);
         if (seq / step.max(1)) % TRIM_EVERY == 0 {
             // The rows far below are committed reservations whose entries exist: the range
             // ends long before the tickets being inserted, whose gap it never locks.
-            diesel::sql_query("DELETE FROM recover_tickets WHERE seq < ?")
-                .bind::<BigInt, _>(seq - TICKETS_KEPT * step.max(1))
-                .execute(self)?;
+            CachedSql::new(
+                "DELETE FROM recover_tickets WHERE seq < ?",
+                &[Bind::BigInt(seq - TICKETS_KEPT * step.max(1))],
+            )
+            .execute(self)?;
         }
         Ok(Some(seq))
     }
@@ -200,10 +204,7 @@ impl JournalConn for MysqlConnection {
                 insert = insert.bind::<Text, _>(entity).bind::<Text, _>(*key);
             }
             insert.execute(self)?;
-            let ticket: Ticket = diesel::sql_query(
-                "SELECT LAST_INSERT_ID() AS seq, @@auto_increment_increment AS step",
-            )
-            .get_result(self)?;
+            let ticket: Ticket = CachedSql::new(LAST_TICKET, &[]).get_result(self)?;
             let (first, step) = (ticket.first()?, ticket.step()?);
             seqs.extend((0..).take(batch.len()).map(|i: i64| first + i * step));
         }
@@ -248,7 +249,6 @@ impl JournalConn for MysqlConnection {
         let seq = entry.seq.ok_or_else(|| {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
-        use crate::schema::recover_journal as j;
         use diesel::result::{DatabaseErrorKind, Error as DieselError};
         // The seq was reserved before the row write. If the table is captured, its trigger
         // wrote the change's entry at that same seq: the insert then meets it, and this entry
@@ -258,13 +258,27 @@ impl JournalConn for MysqlConnection {
             Err(e @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => e,
             inserted => return inserted,
         };
-        let completed = diesel::update(
-            j::table
-                .filter(j::seq.eq(seq))
-                .filter(j::entity.eq(entry.entity))
-                .filter(j::entity_key.eq(entry.entity_key)),
+        let (changeset_id, undo_next, redo_next) = entry.links(seq);
+        let completed = CachedSql::new(
+            "UPDATE recover_journal SET changeset_id = ?, op = ?, before_image = ?, \
+             after_image = ?, undoes = ?, undo_next = ?, redo_next = ?, actor = ?, reason = ?, \
+             recorded_at = ? WHERE seq = ? AND entity = ? AND entity_key = ?",
+            &[
+                Bind::BigInt(changeset_id),
+                Bind::Text(entry.op),
+                Bind::NullableText(entry.before_image),
+                Bind::NullableText(entry.after_image),
+                Bind::NullableBigInt(entry.undoes),
+                Bind::NullableBigInt(undo_next),
+                Bind::NullableBigInt(redo_next),
+                Bind::NullableText(entry.actor),
+                Bind::NullableText(entry.reason),
+                Bind::BigInt(entry.recorded_at),
+                Bind::BigInt(seq),
+                Bind::Text(entry.entity),
+                Bind::Text(entry.entity_key),
+            ],
         )
-        .set(super::entry_fields!(seq, entry))
         .execute(self)?;
         match completed {
             1 => Ok(seq),
@@ -337,9 +351,10 @@ impl JournalConn for MysqlConnection {
     }
 
     fn read_context(&mut self) -> QueryResult<Context> {
-        let row: Option<ContextRow> = diesel::sql_query(
+        let row: Option<ContextRow> = CachedSql::new(
             "SELECT changeset_id, last_seq, actor, reason, recorded_at FROM recover_context \
              WHERE conn = CONNECTION_ID()",
+            &[],
         )
         .get_result(self)
         .optional()?;
@@ -355,19 +370,24 @@ impl JournalConn for MysqlConnection {
 
     fn write_context(&mut self, context: &Context) -> QueryResult<()> {
         if !context.active {
-            return diesel::sql_query("DELETE FROM recover_context WHERE conn = CONNECTION_ID()")
-                .execute(self)
-                .map(drop);
+            return CachedSql::new(
+                "DELETE FROM recover_context WHERE conn = CONNECTION_ID()",
+                &[],
+            )
+            .execute(self)
+            .map(drop);
         }
-        diesel::sql_query(
+        CachedSql::new(
             "REPLACE INTO recover_context (conn, changeset_id, last_seq, actor, reason, recorded_at) \
              VALUES (CONNECTION_ID(), ?, ?, ?, ?, ?)",
+            &[
+                Bind::NullableBigInt(context.changeset_id),
+                Bind::NullableBigInt(context.last_seq),
+                Bind::NullableText(context.actor.as_deref()),
+                Bind::NullableText(context.reason.as_deref()),
+                Bind::NullableBigInt(context.recorded_at),
+            ],
         )
-        .bind::<Nullable<BigInt>, _>(context.changeset_id)
-        .bind::<Nullable<BigInt>, _>(context.last_seq)
-        .bind::<Nullable<Text>, _>(context.actor.as_deref())
-        .bind::<Nullable<Text>, _>(context.reason.as_deref())
-        .bind::<Nullable<BigInt>, _>(context.recorded_at)
         .execute(self)
         .map(drop)
     }

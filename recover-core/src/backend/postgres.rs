@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
-use super::{shared_journal_queries, JournalConn, PerBackend, Scope};
+use super::{shared_journal_queries, Bind, CachedSql, JournalConn, PerBackend, Scope};
 use crate::error::Error;
 use crate::schema::{ChangesetRow, NewEntryRow, Stack};
 use crate::triggers::{self, Context, TriggerSpec};
@@ -290,13 +290,14 @@ impl JournalConn for PgConnection {
     }
 
     fn read_context(&mut self) -> QueryResult<Context> {
-        let row: ContextRow = diesel::sql_query(
+        let row: ContextRow = CachedSql::new(
             "SELECT coalesce(current_setting('recover.context', true), '') AS active, \
              coalesce(current_setting('recover.changeset', true), '') AS changeset_id, \
              coalesce(current_setting('recover.last', true), '') AS last_seq, \
              coalesce(current_setting('recover.actor', true), '') AS actor, \
              coalesce(current_setting('recover.reason', true), '') AS reason, \
              coalesce(current_setting('recover.at', true), '') AS recorded_at",
+            &[],
         )
         .get_result(self)?;
         let number = |text: &str| text.parse::<i64>().ok();
@@ -313,17 +314,25 @@ impl JournalConn for PgConnection {
 
     fn write_context(&mut self, context: &Context) -> QueryResult<()> {
         let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
-        diesel::sql_query(
-            "SELECT set_config('recover.context', $1, true), set_config('recover.changeset', $2, true), \
-             set_config('recover.last', $3, true), set_config('recover.actor', $4, true), \
-             set_config('recover.reason', $5, true), set_config('recover.at', $6, true)",
+        let (changeset_id, last_seq, recorded_at) = (
+            number(context.changeset_id),
+            number(context.last_seq),
+            number(context.recorded_at),
+        );
+        CachedSql::new(
+            "SELECT set_config('recover.context', ?, true), \
+             set_config('recover.changeset', ?, true), set_config('recover.last', ?, true), \
+             set_config('recover.actor', ?, true), set_config('recover.reason', ?, true), \
+             set_config('recover.at', ?, true)",
+            &[
+                Bind::Text(if context.active { "1" } else { "" }),
+                Bind::Text(&changeset_id),
+                Bind::Text(&last_seq),
+                Bind::Text(context.actor.as_deref().unwrap_or("")),
+                Bind::Text(context.reason.as_deref().unwrap_or("")),
+                Bind::Text(&recorded_at),
+            ],
         )
-        .bind::<Text, _>(if context.active { "1" } else { "" })
-        .bind::<Text, _>(number(context.changeset_id))
-        .bind::<Text, _>(number(context.last_seq))
-        .bind::<Text, _>(context.actor.as_deref().unwrap_or(""))
-        .bind::<Text, _>(context.reason.as_deref().unwrap_or(""))
-        .bind::<Text, _>(number(context.recorded_at))
         .execute(self)
         .map(drop)
     }

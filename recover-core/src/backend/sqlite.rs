@@ -2,7 +2,8 @@
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sqlite::{Sqlite, SqliteConnection};
 
 use diesel::sql_types::{Integer, Nullable, Text};
 
@@ -23,6 +24,34 @@ diesel::table! {
         recorded_at -> Nullable<BigInt>,
     }
 }
+
+/// An entry's insert that replaces a capture trigger's entry at the same seq: Diesel's insert
+/// of every column with a constant `ON CONFLICT` clause after it. One SQL text with a static
+/// query id, so it is prepared once per connection; Diesel's own
+/// `on_conflict(..).do_update()` is prepared again on every call, and preparing the insert
+/// costs more than running it.
+struct ReplacingTriggerEntry<Q>(Q);
+
+impl<Q: QueryId> QueryId for ReplacingTriggerEntry<Q> {
+    type QueryId = ReplacingTriggerEntry<Q::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q: QueryFragment<Sqlite>> QueryFragment<Sqlite> for ReplacingTriggerEntry<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(
+            " ON CONFLICT (seq) DO UPDATE SET changeset_id = excluded.changeset_id, \
+             op = excluded.op, before_image = excluded.before_image, \
+             after_image = excluded.after_image, undoes = excluded.undoes, \
+             undo_next = excluded.undo_next, redo_next = excluded.redo_next, \
+             actor = excluded.actor, reason = excluded.reason, recorded_at = excluded.recorded_at",
+        );
+        Ok(())
+    }
+}
+
+impl<Q, C> RunQueryDsl<C> for ReplacingTriggerEntry<Q> {}
 
 #[derive(QueryableByName)]
 struct TableColumn {
@@ -111,29 +140,15 @@ impl JournalConn for SqliteConnection {
         // The seq was reserved before the row write. If the table is captured, its trigger
         // wrote the change's entry at that same seq: this entry replaces it (one entry,
         // recover's op and stack pointers), in the statement that would insert it anyway.
-        use crate::schema::recover_journal as j;
-        use diesel::upsert::excluded;
         let seq = entry.seq.ok_or_else(|| {
             diesel::result::Error::QueryBuilderError("an entry without its seq taken".into())
         })?;
-        diesel::insert_into(j::table)
-            .values(super::entry_values!(seq, entry))
-            .on_conflict(j::seq)
-            .do_update()
-            .set((
-                j::changeset_id.eq(excluded(j::changeset_id)),
-                j::op.eq(excluded(j::op)),
-                j::before_image.eq(excluded(j::before_image)),
-                j::after_image.eq(excluded(j::after_image)),
-                j::undoes.eq(excluded(j::undoes)),
-                j::undo_next.eq(excluded(j::undo_next)),
-                j::redo_next.eq(excluded(j::redo_next)),
-                j::actor.eq(excluded(j::actor)),
-                j::reason.eq(excluded(j::reason)),
-                j::recorded_at.eq(excluded(j::recorded_at)),
-            ))
-            .execute(self)
-            .map(|_| seq)
+        ReplacingTriggerEntry(
+            diesel::insert_into(crate::schema::recover_journal::table)
+                .values(super::entry_values!(seq, entry)),
+        )
+        .execute(self)
+        .map(|_| seq)
     }
 
     fn append_changeset(&mut self, changeset: &ChangesetRow) -> QueryResult<()> {
