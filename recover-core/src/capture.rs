@@ -5,7 +5,7 @@
 //! The tables in capture mode are listed in `recover_captures`, so that `check` can report a
 //! captured table whose triggers went missing or were generated for other columns.
 
-use crate::backend::{JournalConn, Scope};
+use crate::backend::{JournalConn, PerBackend, Scope};
 use crate::entity_check::Problem;
 use crate::error::Error;
 use crate::model::{trigger_spec, Recoverable};
@@ -26,6 +26,16 @@ use crate::triggers::{literal, TriggerSpec};
 /// not fire triggers there: [`Error::CascadeNotCaptured`]), writing nothing. A database that
 /// refuses to create triggers for lack of privilege is [`Error::CaptureRefused`].
 ///
+/// On SQLite the triggers need SQLite 3.35.0 or later, with the JSON functions (built in since
+/// 3.38.0, the `SQLITE_ENABLE_JSON1` compile option before): a connection whose
+/// `sqlite_version()` is older is refused with [`Error::DatabaseTooOld`]. The triggers then run
+/// in every program that writes the table, with that program's own SQLite (the system's
+/// `sqlite3` shell, Python's `sqlite3` module, …), which this check cannot see: those need
+/// 3.35.0 or later too. One without the JSON functions fails its writes to the table with
+/// `no such function` rather than leave them unjournaled. Before SQLite 3.44 a double above
+/// about 1e100 can be journaled one unit off in its 17th digit (SQLite's `printf`), and its
+/// undo reports [`Error::Conflict`].
+///
 /// ```text
 /// recover::install(&mut conn)?;
 /// recover::capture::<Note>(&mut conn)?;
@@ -40,6 +50,7 @@ pub fn capture<T: Recoverable>(conn: &mut impl JournalConn) -> Result<(), Error>
 }
 
 fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error> {
+    C::pick::<Floor>()(conn, T::ENTITY)?;
     let spec = trigger_spec::<T>();
     let ddl = C::capture_ddl(&spec);
     conn.atomically(Scope::Many, |conn| {
@@ -91,6 +102,8 @@ fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
 
 /// The DDL [`capture`] runs for `T` on backend `C`, for a migration: run it with
 /// `batch_execute` (or as a migration's `up.sql`) after `recover::install`'s tables exist.
+/// Nothing checks the database's version here: on SQLite, every program that writes the
+/// table needs SQLite 3.35.0 or later (see [`capture`]).
 ///
 /// ```text
 /// let ddl: String = recover::capture_sql::<Note, PgConnection>();
@@ -161,6 +174,79 @@ pub(crate) fn check_captures<C: JournalConn>(conn: &mut C) -> Result<Vec<Problem
     Ok(problems)
 }
 
+/// The oldest database version capture's triggers run on, checked on the connection before
+/// anything is written: per connection type, `Ok` where there is nothing to check.
+struct Floor;
+
+/// Checks the connection's database version for capturing `entity`.
+type FloorCheck<C> = fn(&mut C, &'static str) -> Result<(), Error>;
+
+impl PerBackend for Floor {
+    type Of<C: JournalConn> = FloorCheck<C>;
+
+    #[cfg(feature = "sqlite")]
+    fn sqlite() -> Self::Of<diesel::sqlite::SqliteConnection> {
+        |conn, entity| {
+            use diesel::RunQueryDsl;
+            let version: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+                "sqlite_version()",
+            ))
+            .get_result(conn)?;
+            sqlite_floor(entity, &version)
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    fn postgres() -> Self::Of<diesel::pg::PgConnection> {
+        |_, _| Ok(())
+    }
+
+    #[cfg(feature = "mysql")]
+    fn mysql() -> Self::Of<diesel::mysql::MysqlConnection> {
+        |_, _| Ok(())
+    }
+}
+
+/// [`Error::DatabaseTooOld`] when `version` (as `sqlite_version()` gives it) is older than
+/// `triggers::sqlite::FLOOR`.
+#[cfg(feature = "sqlite")]
+fn sqlite_floor(entity: &'static str, version: &str) -> Result<(), Error> {
+    use crate::triggers::sqlite::FLOOR;
+    if older_than(version, FLOOR) {
+        return Err(Error::DatabaseTooOld {
+            entity,
+            database: "SQLite",
+            version: version.to_owned(),
+            minimum: FLOOR,
+        });
+    }
+    Ok(())
+}
+
+/// Whether the dotted version `version` (`3.40.1`) is older than `floor`, part by part; a
+/// missing part counts as 0. A version that does not start with a number is not refused:
+/// nothing is known about it.
+fn older_than(version: &str, floor: &str) -> bool {
+    fn parts(version: &str) -> Option<Vec<u64>> {
+        version
+            .trim()
+            .split('.')
+            .map(|part| {
+                let digits =
+                    part.len() - part.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                part[..digits].parse().ok()
+            })
+            .collect()
+    }
+    let (Some(mut version), Some(mut floor)) = (parts(version), parts(floor)) else {
+        return false;
+    };
+    let len = version.len().max(floor.len());
+    version.resize(len, 0);
+    floor.resize(len, 0);
+    version < floor
+}
+
 /// A refusal to create triggers for lack of privilege, as [`Error::CaptureRefused`].
 fn refused<T: Recoverable>(error: diesel::result::Error) -> Error {
     let message = error.to_string();
@@ -194,4 +280,55 @@ fn register_sql(spec: &TriggerSpec, model: &str) -> String {
         literal(model),
         literal(&spec.fingerprint()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::older_than;
+
+    #[test]
+    fn versions_compare_part_by_part() {
+        // Debian 12's system SQLite, the bundled one, and the floor itself are not older.
+        assert!(!older_than("3.40.1", "3.35.0"));
+        assert!(!older_than("3.53.2", "3.35.0"));
+        assert!(!older_than("3.35.0", "3.35.0"));
+        assert!(!older_than("3.35", "3.35.0"));
+        assert!(!older_than("3.100.0", "3.35.0"));
+        assert!(!older_than("4.0.0", "3.35.0"));
+        // Debian 11, Ubuntu 20.04, RHEL 8.
+        assert!(older_than("3.34.1", "3.35.0"));
+        assert!(older_than("3.31.1", "3.35.0"));
+        assert!(older_than("3.26.0", "3.35.0"));
+        assert!(older_than("3.9", "3.35.0"));
+        assert!(older_than("2.8.17", "3.35.0"));
+        // Trailing text after a part's digits is ignored.
+        assert!(older_than("3.34.1-beta", "3.35.0"));
+        assert!(!older_than(" 3.36.0\n", "3.35.0"));
+        // A version with no number in it is not refused.
+        assert!(!older_than("", "3.35.0"));
+        assert!(!older_than("unknown", "3.35.0"));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn below_the_floor_is_database_too_old() {
+        use crate::error::Error;
+        let refused = super::sqlite_floor("notes", "3.34.1").unwrap_err();
+        assert!(matches!(
+            &refused,
+            Error::DatabaseTooOld {
+                entity: "notes",
+                database: "SQLite",
+                version,
+                minimum: "3.35.0",
+            } if version == "3.34.1"
+        ));
+        assert_eq!(
+            refused.to_string(),
+            "cannot capture notes: this connection's SQLite is 3.34.1, and capture's triggers \
+             need SQLite 3.35.0 or later"
+        );
+        assert!(super::sqlite_floor("notes", "3.35.0").is_ok());
+        assert!(super::sqlite_floor("notes", "3.40.1").is_ok());
+    }
 }

@@ -288,6 +288,20 @@ pub enum Error {
         problem: String,
     },
 
+    /// `capture` on a connection whose database is older than capture's triggers need
+    /// (SQLite before 3.35.0: see [`capture`](crate::capture())). Nothing was written.
+    #[error("cannot capture {entity}: this connection's {database} is {version}, and capture's triggers need {database} {minimum} or later")]
+    DatabaseTooOld {
+        /// The entity's table.
+        entity: &'static str,
+        /// The database: `SQLite`.
+        database: &'static str,
+        /// The connection's version, as the database gives it (`select sqlite_version()`).
+        version: String,
+        /// The oldest version the triggers run on.
+        minimum: &'static str,
+    },
+
     /// Any other database error.
     #[error("database error: {0}")]
     Database(diesel::result::Error),

@@ -19,8 +19,24 @@
 //!   `PRAGMA recursive_triggers` is on: the INSERT trigger journals an insert of a key the
 //!   journal holds as present as an update from the journal's last image of it, so undo brings
 //!   the replaced row back either way.
+//! - **SQLite versions**: the triggers run inside every program that writes the table, with
+//!   that program's SQLite (often the system's: 3.40.1 on Debian 12), so they use nothing newer
+//!   than [`FLOOR`] (3.35.0, which `capture` checks on its own connection). They need the JSON
+//!   functions `json_object`, `json_array`, `json_quote` and `json`: built in since 3.38.0,
+//!   before that only where SQLite was built with `SQLITE_ENABLE_JSON1` (without them a write
+//!   fails with `no such function`, and nothing is written). The rest (`julianday('now')`,
+//!   `round`, `printf('%!.17g')`, `hex`, `lower`, `IS NOT`, subqueries, `UNION ALL`; the
+//!   journal's partial index) is far older. `tests/capture_system_sqlite.rs` writes through
+//!   the system's `sqlite3` shell and Python's `sqlite3`; the same SQL ran on 3.28.0, 3.31.1,
+//!   3.33.0, 3.35.4, 3.41.2 and 3.44.0 as well. Before 3.44 (3.41.2 is not, 3.44.0 is) SQLite's
+//!   `printf` is not exact for every double: some above about 1e100 are written one unit off
+//!   in the 17th digit, so an undo of such a value written there reports a `Conflict`.
 
 use super::{ident, literal, SqlKind, TriggerSpec};
+
+/// The oldest SQLite the triggers run on; `capture` refuses an older connection
+/// (`Error::DatabaseTooOld`).
+pub(crate) const FLOOR: &str = "3.35.0";
 
 /// The triggers' names on a table: insert, update, delete.
 pub(crate) fn trigger_names(entity: &str) -> [String; 3] {
@@ -117,7 +133,14 @@ pub(crate) fn release_ddl(entity: &str) -> String {
 
 /// The SQL clock in microseconds (SQLite's has milliseconds); a context brings the
 /// application's clock instead.
-const NOW: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
+///
+/// The triggers run in whatever SQLite writes the table — another program's, often the
+/// system's — so this must work on every version from [`FLOOR`] on: `unixepoch('subsec')`
+/// needs 3.42 (NULL before it, no such function before 3.38), and a NULL time fails the
+/// journal's insert. `julianday('now')` is SQLite's integer millisecond clock
+/// divided by 86,400,000; taken back to milliseconds since 1970 its error is under 0.03 ms, so
+/// `round` gives the exact millisecond.
+const NOW: &str = "CAST(round((julianday('now') - 2440587.5) * 86400000) AS INTEGER) * 1000";
 
 /// The key's canonical text, as recover's own `encode_key` writes it (serde_json): a single
 /// column as its JSON value, several as a JSON array.
