@@ -342,13 +342,16 @@ where
 /// A statement of constant SQL text with `?` for each bind: what `diesel::sql_query` runs, but
 /// cached. Diesel prepares a `sql_query` again on every call; this one is safe to cache, so
 /// Diesel's statement cache keeps it by its SQL text and a connection prepares it once.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) struct CachedSql<'a> {
     sql: &'static str,
     binds: &'a [Bind<'a>],
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// One bind value of a [`CachedSql`].
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))] // PostgreSQL binds only text.
 pub(crate) enum Bind<'a> {
     Text(&'a str),
     BigInt(i64),
@@ -356,6 +359,7 @@ pub(crate) enum Bind<'a> {
     NullableBigInt(Option<i64>),
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl<'a> CachedSql<'a> {
     /// `sql`, its `?` replaced by `binds` in order.
     pub(crate) fn new(sql: &'static str, binds: &'a [Bind<'a>]) -> Self {
@@ -364,17 +368,21 @@ impl<'a> CachedSql<'a> {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl diesel::query_builder::QueryId for CachedSql<'_> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl diesel::query_builder::Query for CachedSql<'_> {
     type SqlType = diesel::sql_types::Untyped;
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl<C> diesel::RunQueryDsl<C> for CachedSql<'_> {}
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl<DB> diesel::query_builder::QueryFragment<DB> for CachedSql<'_>
 where
     DB: diesel::backend::Backend
