@@ -192,13 +192,20 @@ impl PerBackend for Floor {
                 "sqlite_version()",
             ))
             .get_result(conn)?;
-            sqlite_floor(entity, &version)
+            floor(entity, "SQLite", &version, crate::triggers::sqlite::FLOOR)
         }
     }
 
     #[cfg(feature = "postgres")]
     fn postgres() -> Self::Of<diesel::pg::PgConnection> {
-        |_, _| Ok(())
+        |conn, entity| {
+            use diesel::RunQueryDsl;
+            let version: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+                "current_setting('server_version')",
+            ))
+            .get_result(conn)?;
+            floor(entity, "PostgreSQL", &version, POSTGRES_FLOOR)
+        }
     }
 
     #[cfg(feature = "mysql")]
@@ -207,17 +214,27 @@ impl PerBackend for Floor {
     }
 }
 
-/// [`Error::DatabaseTooOld`] when `version` (as `sqlite_version()` gives it) is older than
-/// `triggers::sqlite::FLOOR`.
-#[cfg(feature = "sqlite")]
-fn sqlite_floor(entity: &'static str, version: &str) -> Result<(), Error> {
-    use crate::triggers::sqlite::FLOOR;
-    if older_than(version, FLOOR) {
+/// The oldest PostgreSQL whose triggers capture runs on (`jsonb`, `set_config`, transaction-local
+/// settings, and the trigger functions' `EXECUTE FUNCTION` syntax, all present since 11; 13 is
+/// the oldest release still supported upstream and the oldest claimed).
+#[cfg(feature = "postgres")]
+const POSTGRES_FLOOR: &str = "13";
+
+/// [`Error::DatabaseTooOld`] when `version` (as the database reports it, `3.40.1` or
+/// `15.19 (Debian 15.19-0+deb12u1)`) is older than `minimum`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn floor(
+    entity: &'static str,
+    database: &'static str,
+    version: &str,
+    minimum: &'static str,
+) -> Result<(), Error> {
+    if older_than(version, minimum) {
         return Err(Error::DatabaseTooOld {
             entity,
-            database: "SQLite",
+            database,
             version: version.to_owned(),
-            minimum: FLOOR,
+            minimum,
         });
     }
     Ok(())
@@ -226,6 +243,7 @@ fn sqlite_floor(entity: &'static str, version: &str) -> Result<(), Error> {
 /// Whether the dotted version `version` (`3.40.1`) is older than `floor`, part by part; a
 /// missing part counts as 0. A version that does not start with a number is not refused:
 /// nothing is known about it.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn older_than(version: &str, floor: &str) -> bool {
     fn parts(version: &str) -> Option<Vec<u64>> {
         version
@@ -282,9 +300,18 @@ fn register_sql(spec: &TriggerSpec, model: &str) -> String {
     )
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
 mod tests {
     use super::older_than;
+
+    #[test]
+    fn postgres_versions_compare_with_their_packaging_suffix() {
+        assert!(!older_than("15.19 (Debian 15.19-0+deb12u1)", "13"));
+        assert!(!older_than("18.1", "13"));
+        assert!(!older_than("13.0", "13"));
+        assert!(older_than("12.22", "13"));
+        assert!(older_than("9.6.24", "13"));
+    }
 
     #[test]
     fn versions_compare_part_by_part() {
@@ -313,7 +340,8 @@ mod tests {
     #[test]
     fn below_the_floor_is_database_too_old() {
         use crate::error::Error;
-        let refused = super::sqlite_floor("notes", "3.34.1").unwrap_err();
+        let refused =
+            super::floor("notes", "SQLite", "3.34.1", crate::triggers::sqlite::FLOOR).unwrap_err();
         assert!(matches!(
             &refused,
             Error::DatabaseTooOld {
@@ -328,7 +356,7 @@ mod tests {
             "cannot capture notes: this connection's SQLite is 3.34.1, and capture's triggers \
              need SQLite 3.35.0 or later"
         );
-        assert!(super::sqlite_floor("notes", "3.35.0").is_ok());
-        assert!(super::sqlite_floor("notes", "3.40.1").is_ok());
+        assert!(super::floor("notes", "SQLite", "3.35.0", crate::triggers::sqlite::FLOOR).is_ok());
+        assert!(super::floor("notes", "SQLite", "3.40.1", crate::triggers::sqlite::FLOOR).is_ok());
     }
 }
