@@ -49,7 +49,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
                 format!("{}, {value}", literal(name))
             })
             .collect();
-        format!("json_build_object({})::text", pairs.join(", "))
+        image_text(&pairs)
     };
     let key = |row: &str| {
         let parts: Vec<String> = spec
@@ -183,4 +183,59 @@ pub(crate) fn release_ddl(entity: &str) -> String {
         ident(entity),
         ident(&function_name(entity))
     )
+}
+
+/// Columns in one `json_build_object` call: PostgreSQL passes a function at most 100 arguments.
+const COLUMNS_PER_OBJECT: usize = 50;
+
+/// The image's JSON text from its `'name', value` pairs: one `json_build_object`, or for a table
+/// of more than [`COLUMNS_PER_OBJECT`] columns the texts of several joined into one object, in
+/// column order (`{"a" : 1` `, ` `"b" : 2}`).
+fn image_text(pairs: &[String]) -> String {
+    let objects: Vec<String> = pairs
+        .chunks(COLUMNS_PER_OBJECT)
+        .map(|chunk| format!("json_build_object({})::text", chunk.join(", ")))
+        .collect();
+    let last = objects.len().saturating_sub(1);
+    let parts: Vec<String> = objects
+        .into_iter()
+        .enumerate()
+        .map(|(i, object)| {
+            let open = if i < last {
+                format!("left({object}, -1)")
+            } else {
+                object
+            };
+            if i > 0 {
+                format!("substr({open}, 2)")
+            } else {
+                open
+            }
+        })
+        .collect();
+    match parts.as_slice() {
+        [one] => one.clone(),
+        _ => format!("({})", parts.join(" || ', ' || ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_text;
+
+    #[test]
+    fn a_wide_image_is_built_from_calls_of_at_most_100_arguments() {
+        let pairs: Vec<String> = (0..120).map(|i| format!("'c{i}', NEW.c{i}")).collect();
+        let sql = image_text(&pairs);
+        assert_eq!(sql.matches("json_build_object(").count(), 3);
+        for call in sql.split("json_build_object(").skip(1) {
+            let arguments = call.split(")::text").next().unwrap().split(", ").count();
+            assert!(arguments <= 100, "{arguments} arguments");
+        }
+        assert!(sql.starts_with("(left(json_build_object('c0', NEW.c0"));
+        assert_eq!(
+            image_text(&pairs[..2]),
+            "json_build_object('c0', NEW.c0, 'c1', NEW.c1)::text"
+        );
+    }
 }
