@@ -302,6 +302,57 @@ pub enum Error {
         minimum: &'static str,
     },
 
+    /// An export (`verify_export`, `compare`, `rebuild`) with a line that is not what the format
+    /// says, or whose hash does not chain: it was altered, reordered, cut or is not an export.
+    #[error("export line {line}{}: {problem}", .seq.map(|s| format!(" (journal entry {s})")).unwrap_or_default())]
+    BadExport {
+        /// The line, 1-based.
+        line: u64,
+        /// The journal entry the line holds, if it is an entry line that parsed.
+        seq: Option<i64>,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// An export written in a format version this release does not read (a later one).
+    #[error(
+        "export line {line}: format version {found}, this release reads versions up to {supported}"
+    )]
+    ExportVersion {
+        /// The header's line, 1-based.
+        line: u64,
+        /// The version the header names.
+        found: u64,
+        /// The newest version this release reads.
+        supported: u64,
+    },
+
+    /// An export position (`ExportFrom::After`) that is malformed or was taken on another
+    /// backend than the connection's.
+    #[error("export position {position:?}: {problem}")]
+    BadPosition {
+        /// The position as given.
+        position: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// `rebuild` to a point the export cannot rebuild: before its first entry, or before an
+    /// entity's history begins in it (pruned, or recorded only from an update on).
+    #[error("the export cannot rebuild {requested}: the earliest point it can rebuild is journal entry {earliest_seq} ({earliest_time})")]
+    BeforeHorizon {
+        /// The point asked for, as text.
+        requested: String,
+        /// The earliest seq it can rebuild (`At::Version`).
+        earliest_seq: i64,
+        /// The earliest instant it can rebuild (`At::Time`).
+        earliest_time: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// Reading or writing an export failed.
+    #[error("export I/O: {0}")]
+    Io(#[from] std::io::Error),
+
     /// Any other database error.
     #[error("database error: {0}")]
     Database(diesel::result::Error),

@@ -28,10 +28,14 @@ mod bulk;
 mod capture;
 mod changeset;
 mod check;
+mod compare;
 mod deleted;
 pub mod dynamic;
 mod entity_check;
+mod export;
+mod export_sql;
 mod prune;
+mod rebuild;
 mod redact;
 mod registry;
 mod table;
@@ -43,14 +47,20 @@ pub use capture::{capture, capture_sql, release};
 pub use changeset::ChangesetTx;
 pub use changeset_id::ChangesetId;
 pub use check::{check, Report};
+pub use compare::{compare, CompareReport};
 pub use deleted::Deleted;
 pub use entity_check::Problem;
 pub use error::Error;
+pub use export::{
+    export, verify_export, ExportFrom, ExportPosition, ExportSummary, VerifySummary,
+    CHECKPOINT_EVERY, FORMAT, FORMAT_VERSION,
+};
 pub use history::{Entry, Op};
 pub use image::ImageColumn;
 pub use journal::Journal;
 pub use model::{BulkChanges, BulkFilter, Recoverable, RowStore};
 pub use prune::{PruneReport, Retention};
+pub use rebuild::{rebuild, RebuildSummary};
 pub use redact::RedactReport;
 pub use revert::At;
 pub use table::Progress;

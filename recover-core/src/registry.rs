@@ -52,6 +52,9 @@ pub struct Registration<C: 'static> {
     pub redo: fn(&mut C, &mut Recording<'_>, &str) -> Result<(), Error>,
     /// Restores the entity with this canonical key text.
     pub restore: fn(&mut C, &mut Recording<'_>, &str, At) -> Result<(), Error>,
+    /// Inserts the row an entry's after-image holds, unless a row with its key is stored
+    /// already (`rebuild`, resumable); whether it inserted.
+    pub rebuild_row: fn(&mut C, &EntryRow) -> Result<bool, Error>,
 }
 
 impl<C: JournalConn> Registration<C> {
@@ -74,6 +77,7 @@ impl<C: JournalConn> Registration<C> {
             undo: undo_key::<T, C>,
             redo: redo_key::<T, C>,
             restore: restore_key::<T, C>,
+            rebuild_row: rebuild_row::<T, C>,
         }
     }
 }
@@ -125,6 +129,23 @@ fn restore_key<T: Recoverable, C: RowStore<T>>(
 ) -> Result<(), Error> {
     let key = row_image::decode_key::<T>(0, key)?;
     revert::restore::<T, C>(conn, rec, &key, at)
+}
+
+/// Inserts the row of `entry`'s after-image unless its key is stored already.
+fn rebuild_row<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    entry: &EntryRow,
+) -> Result<bool, Error> {
+    let Some(image) = entry.after_image.as_deref() else {
+        return Ok(false);
+    };
+    let key = row_image::decode_key::<T>(entry.seq, &entry.entity_key)?;
+    if conn.load_row(&key)?.is_some() {
+        return Ok(false);
+    }
+    let row = row_image::decode::<T>(entry.seq, image, &entry.entity_key)?;
+    conn.insert_row(&row)?;
+    Ok(true)
 }
 
 #[cfg(feature = "sqlite")]
