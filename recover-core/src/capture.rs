@@ -79,7 +79,7 @@ fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
         if let Some((trigger, _)) = conn
             .capture_triggers(T::ENTITY)?
             .into_iter()
-            .find(|(_, definition)| !definition.contains(MARK))
+            .find(|(_, definition)| !ours(definition))
         {
             return Err(Error::TriggerExists {
                 entity: T::ENTITY,
@@ -130,7 +130,7 @@ fn release_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
         if conn
             .capture_triggers(T::ENTITY)?
             .iter()
-            .any(|(_, definition)| !definition.contains(MARK))
+            .any(|(_, definition)| !ours(definition))
         {
             // Not recover's: left alone.
             return Ok(());
@@ -286,8 +286,14 @@ fn refused<T: Recoverable>(error: diesel::result::Error) -> Error {
     }
 }
 
-/// The text every capture trigger carries (see `TriggerSpec::fingerprint`).
-const MARK: &str = "recover capture v1: ";
+/// The texts capture triggers carry (see `TriggerSpec::fingerprint`), of every release: a
+/// trigger an older release generated is still recover's, to refresh or release.
+const MARKS: [&str; 2] = ["recover capture v1: ", "recover capture v2: "];
+
+/// Whether a trigger's definition is one capture generated.
+fn ours(definition: &str) -> bool {
+    MARKS.iter().any(|mark| definition.contains(mark))
+}
 
 /// Lists the table in `recover_captures` (the same statement on every backend).
 fn register_sql(spec: &TriggerSpec, model: &str) -> String {
