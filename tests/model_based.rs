@@ -29,7 +29,8 @@
 //! - `check` reports a `BrokenChain` for every entry whose before-image is not its predecessor's
 //!   after-image, and a `RowDiffers` for every stored row that is not its newest after-image.
 //!
-//! Cases: `RECOVER_PROPTEST_CASES` (default 2000 on SQLite, 200 on PostgreSQL). Failing seeds
+//! Cases: `RECOVER_PROPTEST_CASES` (default 5,000 on SQLite, 500 on PostgreSQL and 200 on MySQL,
+//! each for the recorded model and for capture mode; every test prints its count). Failing seeds
 //! are persisted in `tests/regressions/model_based.txt` and replayed first on every run; the
 //! minimal sequences found so far are kept at the end as plain `#[test]`s.
 
@@ -1091,6 +1092,8 @@ fn config(default_cases: u32) -> ProptestConfig {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default_cases);
+    // Printed (run with `--nocapture`, as CI does), so that CI's log shows how many ran.
+    println!("model_based: {cases} cases");
     ProptestConfig {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
@@ -1106,7 +1109,7 @@ fn sqlite(steps: &[Step]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config(2000))]
+    #![proptest_config(config(5000))]
 
     #[test]
     fn sqlite_agrees_with_the_model(steps in steps()) {
@@ -1115,7 +1118,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(500))]
+    #![proptest_config(config(5000))]
 
     /// Capture mode: the raw edits are journaled too, and the model records them.
     #[test]
@@ -1130,7 +1133,7 @@ mod postgres {
     use super::*;
 
     proptest! {
-        #![proptest_config(config(200))]
+        #![proptest_config(config(500))]
 
         #[test]
         fn postgres_agrees_with_the_model(steps in steps()) {
@@ -1140,7 +1143,7 @@ mod postgres {
     }
 
     proptest! {
-        #![proptest_config(config(100))]
+        #![proptest_config(config(500))]
 
         #[test]
         fn captured_postgres_agrees_with_the_model(steps in steps()) {
@@ -1155,7 +1158,17 @@ mod mysql {
     use super::*;
 
     proptest! {
-        #![proptest_config(config(60))]
+        #![proptest_config(config(200))]
+
+        #[test]
+        fn mysql_agrees_with_the_model(steps in steps()) {
+            let mut db = common::mysql("model_based", true);
+            run(&mut db.conn, &steps).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(200))]
 
         /// Capture mode on MariaDB: its triggers, its reserved seqs and its context row.
         #[test]
