@@ -161,14 +161,15 @@ pub(crate) fn check_captures<C: JournalConn>(conn: &mut C) -> Result<Vec<Problem
         };
         let expected = (registration.spec)().fingerprint();
         let triggers = conn.capture_triggers(&entity)?;
-        if triggers.len() < C::CAPTURE_TRIGGERS {
-            problems.push(Problem::CaptureMissing { entity });
-        } else if let Some((trigger, _)) = triggers.iter().find(|(_, d)| !d.contains(&expected)) {
+        // Stale first: the triggers of an earlier release may be fewer than today's.
+        if let Some((trigger, _)) = triggers.iter().find(|(_, d)| !d.contains(&expected)) {
             problems.push(Problem::CaptureStale {
                 entity,
                 trigger: trigger.clone(),
                 expected,
             });
+        } else if triggers.len() < C::CAPTURE_TRIGGERS {
+            problems.push(Problem::CaptureMissing { entity });
         }
     }
     Ok(problems)

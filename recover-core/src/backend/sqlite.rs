@@ -155,7 +155,7 @@ impl JournalConn for SqliteConnection {
         replace_changeset(self, changeset)
     }
 
-    const CAPTURE_TRIGGERS: usize = 3;
+    const CAPTURE_TRIGGERS: usize = 4;
 
     fn capture_ddl(spec: &TriggerSpec) -> String {
         triggers::sqlite::capture_ddl(spec)
@@ -184,12 +184,13 @@ impl JournalConn for SqliteConnection {
     fn capture_triggers(&mut self, table: &str) -> QueryResult<Vec<(String, String)>> {
         let names = triggers::sqlite::trigger_names(table);
         let rows: Vec<TriggerRow> = diesel::sql_query(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?, ?) \
-             ORDER BY name",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
+             AND name IN (?, ?, ?, ?) ORDER BY name",
         )
         .bind::<Text, _>(&names[0])
         .bind::<Text, _>(&names[1])
         .bind::<Text, _>(&names[2])
+        .bind::<Text, _>(&names[3])
         .load(self)?;
         Ok(rows
             .into_iter()
