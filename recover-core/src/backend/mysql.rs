@@ -72,6 +72,78 @@ struct Count {
     count: i64,
 }
 
+/// The guard of a transaction recover begins, against a Galera node that rolls it back without
+/// telling: when a brute-force abort (another node's write set won) lands while the server runs
+/// a command whose reply is already sent (the prepare of a `SELECT`, a text `SELECT` returning
+/// rows, a statement's close), the client never sees the deadlock error, and with autocommit
+/// on every later statement of the "transaction" commits on its own: part of a change, an
+/// entry without its row. So recover's own transactions run with autocommit off (the
+/// statements after a silent rollback then wait in a new transaction, uncommitted), and write a
+/// mark first, a row of a session's temporary table, removed last: if it is gone, the
+/// transaction that wrote it was rolled back, and the call rolls back everything since as
+/// `Error::Retryable`. See docs/distributed-engines.md ("Diesel on a MariaDB Galera cluster").
+///
+/// Each mark is a number of its own: a statement that commits implicitly (capture's DDL) keeps
+/// its transaction's mark, which must not pass for a later transaction's.
+struct Mark(i64);
+
+/// The number of the next [`Mark`].
+static MARKS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+
+impl Mark {
+    fn set(conn: &mut MysqlConnection) -> Result<Self, Error> {
+        CachedSql::new("SET autocommit = 0", &[]).execute(conn)?;
+        let mark = Mark(MARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let insert = "INSERT INTO recover_transaction_mark (id) VALUES (?)";
+        let binds = [Bind::BigInt(mark.0)];
+        match CachedSql::new(insert, &binds).execute(conn) {
+            Ok(_) => {}
+            // The first transaction of this session: the table is the session's own (never
+            // replicated, gone with the session). Creating a temporary table commits nothing.
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("doesn't exist") =>
+            {
+                conn.batch_execute(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS recover_transaction_mark \
+                     (id BIGINT PRIMARY KEY) ENGINE = InnoDB",
+                )?;
+                CachedSql::new(insert, &binds).execute(conn)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(mark)
+    }
+
+    fn check(self, conn: &mut MysqlConnection) -> Result<(), Error> {
+        let removed = CachedSql::new(
+            "DELETE FROM recover_transaction_mark WHERE id = ?",
+            &[Bind::BigInt(self.0)],
+        )
+        .execute(conn)?;
+        if removed == 1 {
+            return Ok(());
+        }
+        Err(Error::Retryable(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::SerializationFailure,
+            Box::new(
+                "the server rolled this transaction back without reporting it (a Galera \
+                 brute-force abort): its mark is gone; nothing of it was committed"
+                    .to_owned(),
+            ),
+        )))
+    }
+}
+
+/// Drops every cached statement of the connection. After an error from a statement that
+/// returns rows (a deadlock in a locking read, say), the C client can leave that prepared
+/// statement waiting for rows that never come, and its next run from Diesel's cache would hang
+/// forever; the statements are prepared again as they are used.
+fn forget_statements(conn: &mut MysqlConnection) {
+    use diesel::connection::CacheSize;
+    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+    conn.set_prepared_statement_cache_size(CacheSize::Unbounded);
+}
+
 /// Numbers recover's savepoints (see `atomically`), so that nested ones never share a name.
 static SAVEPOINTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -97,7 +169,15 @@ impl JournalConn for MysqlConnection {
         let depth =
             AnsiTransactionManager::transaction_manager_status_mut(self).transaction_depth()?;
         if depth.is_none() {
-            let result = self.transaction(f);
+            let result = self.transaction(|conn| {
+                let mark = Mark::set(conn)?;
+                let value = f(conn)?;
+                mark.check(conn)?;
+                Ok(value)
+            });
+            if result.is_err() {
+                forget_statements(self);
+            }
             let manager = AnsiTransactionManager::transaction_manager_status_mut(self);
             if manager.transaction_depth().is_err() {
                 // A Galera node that aborts a transaction for a write set of another node
@@ -111,6 +191,10 @@ impl JournalConn for MysqlConnection {
                         Default::default();
                 }
             }
+            // Back to autocommit, as the caller's connection was: with the transaction ended,
+            // this commits nothing. Should it fail, the connection must not be left without
+            // autocommit (the caller's plain statements would never commit): say so.
+            CachedSql::new("SET autocommit = 1", &[]).execute(self)?;
             return result;
         }
         // The savepoint is recover's own, not Diesel's nested transaction. A deadlock, or a
