@@ -123,14 +123,19 @@ impl Mark {
         if removed == 1 {
             return Ok(());
         }
-        Err(Error::Retryable(diesel::result::Error::DatabaseError(
+        Err(Self::rolled_back(&"its mark is gone"))
+    }
+
+    /// The retryable error of a transaction the server rolled back without reporting it;
+    /// `what` is what gave it away.
+    fn rolled_back(what: &dyn std::fmt::Display) -> Error {
+        Error::Retryable(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::SerializationFailure,
-            Box::new(
+            Box::new(format!(
                 "the server rolled this transaction back without reporting it (a Galera \
-                 brute-force abort): its mark is gone; nothing of it was committed"
-                    .to_owned(),
-            ),
-        )))
+                 brute-force abort; {what}); nothing of it was committed"
+            )),
+        ))
     }
 }
 
@@ -171,9 +176,19 @@ impl JournalConn for MysqlConnection {
         if depth.is_none() {
             let result = self.transaction(|conn| {
                 let mark = Mark::set(conn)?;
-                let value = f(conn)?;
-                mark.check(conn)?;
-                Ok(value)
+                match f(conn) {
+                    Ok(value) => mark.check(conn).map(|()| value),
+                    // On a Galera node another node's write set can commit under this
+                    // transaction's locks (they are local): its reads then see a row that
+                    // appeared or changed, and the call fails for it (a duplicate key, a
+                    // conflict) while the node has already rolled it back. A mark gone says so:
+                    // then the failure is the collision's, and retryable.
+                    Err(error) if !error.is_retryable() => match mark.check(conn) {
+                        Err(Error::Retryable(_)) => Err(Mark::rolled_back(&error)),
+                        _ => Err(error),
+                    },
+                    Err(error) => Err(error),
+                }
             });
             if result.is_err() {
                 forget_statements(self);
