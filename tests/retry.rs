@@ -82,3 +82,38 @@ fn inside_the_callers_transaction_nothing_is_retried() {
     assert_eq!(conn.account(1), Some(Account::new(1, "ann", 100)));
     assert_eq!(conn.journal_rows().len(), 1);
 }
+
+/// The guard of recover's MySQL transactions (autocommit off, a mark written first and removed
+/// last): a transaction whose mark is gone was rolled back by the server without telling (a
+/// Galera brute-force abort). Made deterministic by removing the mark by hand inside the call:
+/// the call fails as `Retryable`, and nothing written after the mark is kept, the journal
+/// included; the connection is back in autocommit afterwards.
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_a_transaction_whose_mark_is_gone_commits_nothing() {
+    let mut db = common::mysql("retry_mark", true);
+    let conn = &mut db.conn;
+    let journal = Journal::new();
+    journal.insert(conn, &Account::new(1, "ann", 10)).unwrap();
+    let before = conn.journal_rows();
+    let result = journal.transaction(conn, |conn| {
+        journal.update(conn, &Account::new(1, "ann", 99))?;
+        conn.batch_execute("DELETE FROM recover_transaction_mark")?;
+        Ok(())
+    });
+    assert!(
+        matches!(&result, Err(e) if e.is_retryable()),
+        "expected Retryable, got {result:?}"
+    );
+    assert_eq!(conn.account(1), Some(Account::new(1, "ann", 10)));
+    assert_eq!(conn.journal_rows(), before);
+    // Autocommit is on again: a plain statement outside recover commits by itself.
+    conn.exec("UPDATE accounts SET note = 'plain' WHERE id = 1");
+    let mut other = (db.reopen.as_ref().unwrap())();
+    let note: Option<String> = common::accounts::table
+        .find(1)
+        .select(common::accounts::note)
+        .first(&mut other)
+        .unwrap();
+    assert_eq!(note.as_deref(), Some("plain"));
+}

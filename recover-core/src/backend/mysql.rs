@@ -190,7 +190,9 @@ impl JournalConn for MysqlConnection {
                     Err(error) => Err(error),
                 }
             });
-            if result.is_err() {
+            // Only a database's error can leave a statement mid-result; a refusal of recover's
+            // own (NothingToUndo, Conflict, ...) keeps the warm cache.
+            if let Err(Error::Database(_) | Error::Retryable(_)) = &result {
                 forget_statements(self);
             }
             let manager = AnsiTransactionManager::transaction_manager_status_mut(self);
