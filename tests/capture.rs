@@ -410,7 +410,7 @@ fn grouping_outside_a_journal_transaction<C: TestDb>(conn: &mut C) {
     let rows = conn.journal_rows();
     let (first, second) = (&rows[2], &rows[3]);
     assert!(first.actor.is_none() && second.actor.is_none());
-    let by_transaction = C::CAPTURE_TRIGGERS == 1;
+    let by_transaction = postgres::<C>();
     if by_transaction {
         assert_eq!(first.changeset_id, second.changeset_id);
         Journal::new()
@@ -538,10 +538,20 @@ fn check_reports_missing_and_stale_triggers<C: TestDb>(conn: &mut C) {
     );
 }
 
+/// Whether `C` is PostgreSQL's connection (its triggers group by transaction, and share one
+/// function).
+fn postgres<C: 'static>() -> bool {
+    #[cfg(feature = "postgres")]
+    if std::any::TypeId::of::<C>() == std::any::TypeId::of::<diesel::pg::PgConnection>() {
+        return true;
+    }
+    false
+}
+
 /// SQL that drops one capture trigger of `table`, as a careless migration would.
 fn drop_one_trigger<C: TestDb>(table: &str) -> String {
-    if C::CAPTURE_TRIGGERS == 1 {
-        format!("DROP TRIGGER recover_capture ON {table}")
+    if postgres::<C>() {
+        format!("DROP TRIGGER recover_capture_close ON {table}")
     } else {
         format!("DROP TRIGGER recover_capture_{table}_delete")
     }
@@ -609,7 +619,7 @@ fn bad_input_writes_nothing<C: TestDb>(conn: &mut C) {
 
 /// A trigger of the name capture uses on `users`, made by someone else.
 fn foreign_trigger<C: TestDb>() -> String {
-    if C::CAPTURE_TRIGGERS == 1 {
+    if postgres::<C>() {
         "CREATE OR REPLACE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
          CREATE TRIGGER recover_capture AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION audit()"
     } else {
@@ -670,6 +680,79 @@ fn postgres_replica_role_still_journals() {
     conn.exec("INSERT INTO accounts (id, owner, balance, status) VALUES (1, 'ann', 5, 'open')");
     conn.exec("SET session_replication_role = DEFAULT");
     assert_eq!(ops(conn), ["insert"]);
+}
+
+/// One UPDATE of many rows on a captured PostgreSQL table, outside any recover context: one
+/// changeset of all its entries, whose `recover_changesets` row is written once for the
+/// statement, not once per row (a row-level upsert of that one row cost O(N²): every upsert
+/// walked the versions the earlier ones left); then two more statements in the same
+/// transaction join it, and `undo_changeset` takes all of them back.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_a_bulk_update_writes_its_changeset_row_once_per_statement() {
+    #[derive(QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        ctid: String,
+    }
+    let mut db = common::postgres("capture_bulk_changeset", true);
+    let conn = &mut db.conn;
+    capture_all(conn);
+    // One changeset of 200 inserts: the first version of the first row of recover_changesets.
+    conn.exec(
+        "INSERT INTO accounts (id, owner, balance, status) \
+         SELECT i, 'o' || i, i, 'open' FROM generate_series(1, 200) AS i",
+    );
+    let before = conn.accounts();
+    let entries = conn.journal_rows().len();
+    // Where the newest version of the newest changeset row lies: each write of that row (an
+    // insert, then each upsert, in one transaction) takes the next slot of the table's page.
+    let version = |conn: &mut diesel::pg::PgConnection| {
+        diesel::sql_query(
+            "SELECT ctid::text AS ctid FROM recover_changesets ORDER BY id DESC LIMIT 1",
+        )
+        .get_result::<Version>(conn)
+        .map(|v| v.ctid)
+    };
+    assert_eq!(version(conn).unwrap(), "(0,1)");
+    let versions = conn
+        .transaction::<_, Error, _>(|conn| {
+            conn.exec("UPDATE accounts SET balance = balance + 1000");
+            let after_bulk = version(conn)?;
+            conn.exec("UPDATE accounts SET status = 'closed' WHERE id = 1");
+            conn.exec("DELETE FROM accounts WHERE id = 2");
+            Ok((after_bulk, version(conn)?))
+        })
+        .unwrap();
+    assert_eq!(
+        versions,
+        ("(0,2)".to_owned(), "(0,4)".to_owned()),
+        "the changeset row written once by the bulk UPDATE, once by each later statement"
+    );
+    let rows = conn.journal_rows();
+    let new = &rows[entries..];
+    assert_eq!(new.len(), 202);
+    let id = new[0].seq;
+    assert!(new.iter().all(|r| r.changeset_id == id));
+    let changesets: Vec<Seq> =
+        diesel::sql_query("SELECT last_seq AS n FROM recover_changesets WHERE id = $1")
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .load(conn)
+            .unwrap();
+    assert_eq!(
+        changesets.iter().map(|c| c.n).collect::<Vec<_>>(),
+        [new[201].seq]
+    );
+    Journal::new()
+        .undo_changeset(conn, ChangesetId::from(id))
+        .unwrap();
+    assert_eq!(conn.accounts(), before);
+    assert!(recover::check(conn).unwrap().is_ok());
 }
 
 /// MySQL changes rows by foreign-key cascade without firing their triggers: capture refuses a

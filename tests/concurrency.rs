@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 use common::{accounts, Account, JournalRow, TestDb};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
+use diesel::r2d2::{
+    ConnectionManager, CustomizeConnection, Pool, PooledConnection, R2D2Connection,
+};
 use recover::{Error, Journal};
 
 /// The shared rows every thread works on (ids 1..=ROWS).
@@ -604,12 +606,14 @@ where
     let mut stats = Stats::default();
     let start = Instant::now();
     let barrier = Barrier::new(SERVER_THREADS);
+    let conns = take_connections(pools, backend);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..SERVER_THREADS)
-            .map(|t| {
-                let (barrier, pool, shift) = (&barrier, &pools[t % pools.len()], &shift);
+        let handles: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(t, mut pooled)| {
+                let (barrier, shift) = (&barrier, &shift);
                 s.spawn(move || {
-                    let mut pooled = pool.get().unwrap();
                     barrier.wait();
                     worker(&mut *pooled, t, ops, shift(t))
                 })
@@ -621,6 +625,26 @@ where
     });
     stats.print(backend, start.elapsed());
     stats
+}
+
+/// One pooled connection per thread, thread `t`'s from pool `t % pools.len()`, all taken before
+/// any thread starts: a pool that cannot give one fails the test here, not in a thread that the
+/// others would then wait for at their barrier forever.
+fn take_connections<C>(
+    pools: &[Pool<ConnectionManager<C>>],
+    backend: &str,
+) -> Vec<PooledConnection<ConnectionManager<C>>>
+where
+    C: R2D2Connection + 'static,
+{
+    (0..SERVER_THREADS)
+        .map(|t| {
+            let pool = t % pools.len();
+            pools[pool].get().unwrap_or_else(|e| {
+                panic!("[{backend}] no connection for thread {t} from pool {pool} in 10 s: {e}")
+            })
+        })
+        .collect()
 }
 
 #[cfg(feature = "postgres")]
@@ -1521,15 +1545,17 @@ fn galera_writers_on_three_nodes_keep_the_journal_consistent() {
     let start = Instant::now();
     let barrier = Barrier::new(SERVER_THREADS);
     let mut transfers = Stats::default();
+    let conns = take_connections(&pools, &backend);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..SERVER_THREADS)
-            .map(|t| {
-                let (barrier, pool) = (&barrier, &pools[t % pools.len()]);
+        let handles: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(t, mut conn)| {
+                let barrier = &barrier;
                 s.spawn(move || {
                     let journal = Journal::new().actor(format!("bank-{t}"));
                     let mut rng = Rng::new(0xBA2C + t as u64);
                     let mut stats = Stats::default();
-                    let mut conn = pool.get().unwrap();
                     barrier.wait();
                     let (lo, n) = (*TRANSFER_IDS.start(), TRANSFER_IDS.count() as u64);
                     for i in 0..TRANSFER_OPS {

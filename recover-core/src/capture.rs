@@ -95,7 +95,7 @@ fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
             });
         }
         conn.batch_execute(&ddl).map_err(|e| refused::<T>(e))?;
-        conn.batch_execute(&register_sql(&spec, model))?;
+        conn.batch_execute(&register_sql::<C>(&spec, model))?;
         Ok(())
     })
 }
@@ -111,7 +111,7 @@ fn capture_on<T: Recoverable, C: JournalConn>(conn: &mut C) -> Result<(), Error>
 /// ```
 pub fn capture_sql<T: Recoverable, C: JournalConn>() -> String {
     let spec = trigger_spec::<T>();
-    C::capture_ddl(&spec) + &register_sql(&spec, std::any::type_name::<T>())
+    C::capture_ddl(&spec) + &register_sql::<C>(&spec, std::any::type_name::<T>())
 }
 
 /// Turns capture mode off for `T`'s table: its triggers are dropped, the journal stays. Later
@@ -159,7 +159,7 @@ pub(crate) fn check_captures<C: JournalConn>(conn: &mut C) -> Result<Vec<Problem
         let Some(registration) = registry::registered::<C>(&entity, model.as_deref()) else {
             continue;
         };
-        let expected = (registration.spec)().fingerprint();
+        let expected = (registration.spec)().fingerprint(C::CAPTURE_VERSION);
         let triggers = conn.capture_triggers(&entity)?;
         // Stale first: the triggers of an earlier release may be fewer than today's.
         if let Some((trigger, _)) = triggers.iter().find(|(_, d)| !d.contains(&expected)) {
@@ -289,7 +289,11 @@ fn refused<T: Recoverable>(error: diesel::result::Error) -> Error {
 
 /// The texts capture triggers carry (see `TriggerSpec::fingerprint`), of every release: a
 /// trigger an older release generated is still recover's, to refresh or release.
-const MARKS: [&str; 2] = ["recover capture v1: ", "recover capture v2: "];
+const MARKS: [&str; 3] = [
+    "recover capture v1: ",
+    "recover capture v2: ",
+    "recover capture v3: ",
+];
 
 /// Whether a trigger's definition is one capture generated.
 fn ours(definition: &str) -> bool {
@@ -297,13 +301,13 @@ fn ours(definition: &str) -> bool {
 }
 
 /// Lists the table in `recover_captures` (the same statement on every backend).
-fn register_sql(spec: &TriggerSpec, model: &str) -> String {
+fn register_sql<C: JournalConn>(spec: &TriggerSpec, model: &str) -> String {
     let entity = literal(spec.entity);
     format!(
         "DELETE FROM recover_captures WHERE entity = {entity};\n\
          INSERT INTO recover_captures (entity, model, generated_for, captured_at) VALUES ({entity}, {}, {}, 0);\n",
         literal(model),
-        literal(&spec.fingerprint()),
+        literal(&spec.fingerprint(C::CAPTURE_VERSION)),
     )
 }
 

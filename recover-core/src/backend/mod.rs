@@ -81,6 +81,12 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     #[doc(hidden)]
     const CAPTURE_TRIGGERS: usize;
 
+    /// The shape of this backend's capture triggers, named in their fingerprint
+    /// ([`TriggerSpec::fingerprint`]): it changes with the triggers, so that `check` reports an
+    /// older release's triggers as stale.
+    #[doc(hidden)]
+    const CAPTURE_VERSION: u32;
+
     /// The columns of a table in the connection's schema, `(name, nullable)`; empty when the
     /// table does not exist.
     #[doc(hidden)]

@@ -402,6 +402,7 @@ impl JournalConn for MysqlConnection {
     }
 
     const CAPTURE_TRIGGERS: usize = 3;
+    const CAPTURE_VERSION: u32 = triggers::mysql::VERSION;
 
     fn capture_ddl(spec: &TriggerSpec) -> String {
         triggers::mysql::capture_ddl(spec)

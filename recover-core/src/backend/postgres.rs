@@ -254,7 +254,8 @@ impl JournalConn for PgConnection {
             .map(drop)
     }
 
-    const CAPTURE_TRIGGERS: usize = 1;
+    const CAPTURE_TRIGGERS: usize = 2;
+    const CAPTURE_VERSION: u32 = triggers::postgres::VERSION;
 
     fn capture_ddl(spec: &TriggerSpec) -> String {
         triggers::postgres::capture_ddl(spec)
@@ -281,10 +282,11 @@ impl JournalConn for PgConnection {
              FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
              JOIN pg_proc p ON p.oid = t.tgfoid \
              WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace \
-             AND t.tgname = $2",
+             AND t.tgname IN ($2, $3) ORDER BY t.tgname",
         )
         .bind::<Text, _>(table)
         .bind::<Text, _>(triggers::postgres::TRIGGER)
+        .bind::<Text, _>(triggers::postgres::CLOSE_TRIGGER)
         .load(self)?;
         Ok(rows.into_iter().map(|t| (t.name, t.source)).collect())
     }

@@ -156,6 +156,7 @@ impl JournalConn for SqliteConnection {
     }
 
     const CAPTURE_TRIGGERS: usize = 4;
+    const CAPTURE_VERSION: u32 = triggers::sqlite::VERSION;
 
     fn capture_ddl(spec: &TriggerSpec) -> String {
         triggers::sqlite::capture_ddl(spec)

@@ -42,14 +42,15 @@ impl TriggerSpec {
     }
 
     /// The text every generated trigger carries, naming the columns it was generated for:
-    /// `check` and `capture` compare it with what the model has now. Its version (`v2` since
-    /// the triggers of issue 17) changes with the triggers' shape, so that `check` reports a
-    /// table whose triggers an older release generated as stale until `capture` refreshes them
-    /// (they keep working meanwhile: the journal and the completion protocol are the same).
-    pub fn fingerprint(&self) -> String {
+    /// `check` and `capture` compare it with what the model has now. Its `version`, the
+    /// backend's (`JournalConn::CAPTURE_VERSION`), changes with the triggers' shape, so that
+    /// `check` reports a table whose triggers an older release generated as stale until
+    /// `capture` refreshes them (they keep working meanwhile: the journal and the completion
+    /// protocol are the same).
+    pub fn fingerprint(&self, version: u32) -> String {
         let columns: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
         format!(
-            "recover capture v2: {} columns ({}) key ({})",
+            "recover capture v{version}: {} columns ({}) key ({})",
             self.entity,
             columns.join(", "),
             self.key.join(", ")

@@ -27,6 +27,9 @@ pub(crate) fn trigger_names(entity: &str) -> [String; 3] {
 /// out, since a server with binary logging may refuse stored programs to users without SUPER).
 /// Its name carries a version: a changed body gets a new name, so that `CREATE .. IF NOT
 /// EXISTS` never leaves an old body in place and no table's triggers lose theirs meanwhile.
+/// The triggers' shape, in their fingerprint.
+pub(crate) const VERSION: u32 = 2;
+
 const PROCEDURE: &str = "recover_capture_entry_v2";
 
 /// The DDL that installs (or replaces) the capture triggers of one table.
@@ -36,7 +39,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
     // The fingerprint as a value: the server keeps a trigger's body, not its comments.
     let mark = format!(
         "DECLARE mark TEXT DEFAULT {};",
-        literal(&spec.fingerprint())
+        literal(&spec.fingerprint(VERSION))
     );
     let [insert, update, delete] = trigger_names(spec.entity).map(|n| ident(&n));
     let image = |row: &str| {

@@ -8,7 +8,11 @@
 //!   or rollback, and a rolled-back savepoint restores them), so nothing outlives it: safe on a
 //!   pooled connection and under PgBouncer's transaction pooling.
 //! - **Grouping outside a context**: by database transaction. The first captured change of a
-//!   transaction sets `recover.changeset` to its seq, and the later ones join it.
+//!   transaction sets `recover.changeset` to its seq, and the later ones join it. The
+//!   changeset's `recover_changesets` row (written once it has two entries) is brought up to
+//!   date once per statement, by a statement-level trigger on the same function: a row-level
+//!   upsert of that one row would leave a version of it per changed row, which every later
+//!   upsert in the transaction walks (an UPDATE of N rows cost O(N²)).
 //! - **Values**: `to_json` of each column, under the function's own `extra_float_digits = 3`
 //!   (floats exact whatever the session says) and `bytea_output = 'hex'` where the table has
 //!   such columns; timestamptz carries the session's offset, which the decoder converts;
@@ -18,8 +22,14 @@
 
 use super::{ident, literal, SqlKind, TriggerSpec};
 
-/// The trigger's name on its table.
+/// The triggers' shape, in their fingerprint: 3 since the changeset row is written per
+/// statement.
+pub(crate) const VERSION: u32 = 3;
+
+/// The row-level trigger's name on its table.
 pub(crate) const TRIGGER: &str = "recover_capture";
+/// The statement-level trigger's name on its table: it closes the statement's changeset.
+pub(crate) const CLOSE_TRIGGER: &str = "recover_capture_close";
 
 /// The function's name for a table.
 pub(crate) fn function_name(entity: &str) -> String {
@@ -92,15 +102,30 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
 -- {fingerprint}
 DECLARE
   cs bigint := nullif(current_setting('recover.changeset', true), '')::bigint;
-  at bigint := coalesce(nullif(current_setting('recover.at', true), '')::bigint,
-                        (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
-  actor text := nullif(current_setting('recover.actor', true), '');
-  reason text := nullif(current_setting('recover.reason', true), '');
+  at bigint;
+  actor text;
+  reason text;
   s bigint;
   rekey boolean := false;
   op text := 'insert';
   before text;
 BEGIN
+  IF TG_LEVEL = 'STATEMENT' THEN
+    -- A changeset of two entries or more gets its row (with its first entry's actor, reason
+    -- and time), brought up to date once per statement.
+    s := nullif(current_setting('recover.last', true), '')::bigint;
+    IF s > cs AND coalesce(current_setting('recover.closed', true), '') <> s::text THEN
+      INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at)
+      SELECT cs, s, j.actor, j.reason, j.recorded_at FROM recover_journal j WHERE j.seq = cs
+      ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;
+      PERFORM set_config('recover.closed', s::text, true);
+    END IF;
+    RETURN NULL;
+  END IF;
+  at := coalesce(nullif(current_setting('recover.at', true), '')::bigint,
+                 (extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
+  actor := nullif(current_setting('recover.actor', true), '');
+  reason := nullif(current_setting('recover.reason', true), '');
   IF TG_OP = 'UPDATE' THEN
     IF {same_values} THEN
       PERFORM set_config('recover.entry', '', true);
@@ -121,9 +146,6 @@ BEGIN
     IF cs IS NULL THEN
       cs := s;
       PERFORM set_config('recover.changeset', s::text, true);
-    ELSE
-      INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at)
-      VALUES (cs, s, actor, reason, at) ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;
     END IF;
   END IF;
   IF TG_OP <> 'DELETE' THEN
@@ -134,9 +156,6 @@ BEGIN
       actor, reason, at);
     IF cs IS NULL THEN
       PERFORM set_config('recover.changeset', s::text, true);
-    ELSE
-      INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at)
-      VALUES (cs, s, actor, reason, at) ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;
     END IF;
   END IF;
   PERFORM set_config('recover.entry', s::text, true), set_config('recover.last', s::text, true);
@@ -147,10 +166,15 @@ DROP TRIGGER IF EXISTS {trigger} ON {table};
 CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {table}
   FOR EACH ROW EXECUTE FUNCTION {function}();
 ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger};
+DROP TRIGGER IF EXISTS {close} ON {table};
+CREATE TRIGGER {close} AFTER INSERT OR UPDATE OR DELETE ON {table}
+  FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+ALTER TABLE {table} ENABLE ALWAYS TRIGGER {close};
 "#,
-        fingerprint = spec.fingerprint(),
+        fingerprint = spec.fingerprint(VERSION),
         settings = settings(spec),
         trigger = ident(TRIGGER),
+        close = ident(CLOSE_TRIGGER),
         old_key = key("OLD"),
         new_key = key("NEW"),
         old_image = image("OLD"),
@@ -177,10 +201,12 @@ fn settings(spec: &TriggerSpec) -> String {
 
 /// The DDL that removes the capture trigger and function of one table.
 pub(crate) fn release_ddl(entity: &str) -> String {
+    let table = ident(entity);
     format!(
-        "DROP TRIGGER IF EXISTS {} ON {};\nDROP FUNCTION IF EXISTS {}();\n",
+        "DROP TRIGGER IF EXISTS {} ON {table};\nDROP TRIGGER IF EXISTS {} ON {table};\n\
+         DROP FUNCTION IF EXISTS {}();\n",
         ident(TRIGGER),
-        ident(entity),
+        ident(CLOSE_TRIGGER),
         ident(&function_name(entity))
     )
 }

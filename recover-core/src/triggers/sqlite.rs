@@ -38,6 +38,9 @@ use super::{ident, literal, SqlKind, TriggerSpec};
 /// (`Error::DatabaseTooOld`).
 pub(crate) const FLOOR: &str = "3.35.0";
 
+/// The triggers' shape, in their fingerprint: 2 since one trigger per case (issue 17).
+pub(crate) const VERSION: u32 = 2;
+
 /// The triggers' names on a table: insert, update (key unchanged), delete, and update of a key.
 pub(crate) fn trigger_names(entity: &str) -> [String; 4] {
     ["insert", "update", "delete", "rekey"].map(|what| format!("recover_capture_{entity}_{what}"))
@@ -55,7 +58,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
     let table = ident(spec.entity);
     let entity = literal(spec.entity);
     // In a comment, which SQLite keeps in `sqlite_master.sql` and which costs no opcode.
-    let mark = format!("/* {} */", spec.fingerprint().replace("*/", "* /"));
+    let mark = format!("/* {} */", spec.fingerprint(VERSION).replace("*/", "* /"));
     let [insert, update, delete, rekey] = trigger_names(spec.entity).map(|n| ident(&n));
     let mut sql = release_ddl(spec.entity);
     let key_same = spec
