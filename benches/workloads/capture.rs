@@ -15,8 +15,8 @@ use recover::Journal;
 use crate::harness::postgres::Schema;
 use crate::harness::sqlite::{SqliteDb, WAL_NORMAL};
 use crate::harness::{
-    bare_update, check_outcome, expected_rows, initial_row, measure, random_updates, short_count,
-    Config, Line, Pair, Rng, Side, ROWS,
+    bare_update, check_outcome, expected_rows, initial_row, measure, median, random_updates,
+    short_count, Config, Line, Pair, Rng, Side, ROWS,
 };
 use crate::model::{accounts, Account};
 use crate::workloads::bulk::{bulk_lines, bulk_round, Bulk};
@@ -33,6 +33,9 @@ pub enum Capture {
     Prepared,
     /// `Journal::update` of a captured model.
     Journal,
+    /// The plain Diesel update, every update of the round in one transaction: what the trigger
+    /// adds per row where no commit hides it (PostgreSQL's commits wait for the disk).
+    OneTransaction,
 }
 
 /// One round of a capture workload: `n` updates, each in its own transaction, on `$conn`, a
@@ -47,6 +50,15 @@ macro_rules! capture_round {
                     conn.transaction(|c| PreparedUpdate(u).execute(c))
                         .expect("prepared update");
                 }
+            }
+            (_, Capture::OneTransaction) => {
+                conn.transaction(|c| {
+                    for u in updates {
+                        bare_update!(c, u)?;
+                    }
+                    QueryResult::Ok(())
+                })
+                .expect("plain updates in one transaction");
             }
             (Side::Bare, _) | (Side::Recorded, Capture::Plain) => {
                 for u in updates {
@@ -137,7 +149,17 @@ pub fn capture_label(prefix: &str, what: Capture, n: usize) -> String {
         Capture::Prepared => {
             format!("{prefix} SQL update prepared once, captured table, {n} own txn")
         }
+        Capture::OneTransaction => {
+            format!("{prefix} plain Diesel update, captured table, {n} in one txn")
+        }
     }
+}
+
+/// What the trigger adds to each updated row, in µs: the recorded side's median round time
+/// less the bare side's, per update.
+pub fn added_micros(pair: &Pair) -> f64 {
+    let (bare, recorded) = (median(&pair.bare), median(&pair.recorded));
+    (recorded.as_secs_f64() - bare.as_secs_f64()) * 1e6 / pair.ops as f64
 }
 
 /// C-B: workload B on a captured table (both sides): the triggers write the bulk call's
