@@ -1740,3 +1740,55 @@ fn galera_writers_on_their_own_rows_never_conflict_across_nodes() {
     );
     assert_eq!(killed, 0, "[{backend}] connections hung");
 }
+
+/// A bulk call refused inside `journal.changeset` inside the caller's own transaction (two
+/// nested savepoints, both rolled back before anything was written), then a write and the
+/// commit, on a session that has committed a write before: MariaDB 10.11 with Galera 26.4 sends
+/// that transaction as a write set no other node can read, and both leave the cluster
+/// ("Inconsistency detected"), unless the transaction holds a replicated event before the
+/// savepoints (`backend::mysql::fill_write_set`). Every node stays synced, with the row.
+#[cfg(feature = "mysql")]
+#[test]
+fn galera_a_refusal_inside_nested_savepoints_keeps_the_cluster() {
+    use diesel::mysql::MysqlConnection;
+    let Some(urls) = galera_urls() else {
+        println!("RECOVER_GALERA_URLS is not set: no Galera cluster to test, nothing done");
+        return;
+    };
+    let (mut conn, database) = galera_database(&urls, "rt_conc_galera_nested");
+    let journal = Journal::new();
+    journal
+        .insert(&mut conn, &Account::new(1, "ann", 5))
+        .unwrap();
+    conn.transaction::<_, Error, _>(|conn| {
+        // Its savepoint, then update_where's own inside it: a locking read that matches
+        // nothing, refused, and both rolled back.
+        let refused = journal.changeset(conn, |tx| {
+            tx.update_where::<Account>(accounts::id.between(3, 2), accounts::balance.eq(0_i64))
+                .map(drop)
+        });
+        assert!(matches!(refused, Err(Error::NoMatch { .. })), "{refused:?}");
+        journal.update(conn, &Account::new(1, "ann", 6))
+    })
+    .unwrap();
+    for (node, url) in urls.iter().enumerate() {
+        let mut other = MysqlConnection::establish(url).unwrap();
+        let state = diesel::sql_query(
+            "SELECT variable_value AS name FROM information_schema.global_status \
+             WHERE variable_name = 'wsrep_local_state_comment'",
+        )
+        .get_result::<Name>(&mut other)
+        .map(|s| s.name);
+        assert_eq!(
+            state.as_deref().ok(),
+            Some("Synced"),
+            "node {node}: {state:?}"
+        );
+        other
+            .batch_execute(&format!("SET SESSION wsrep_sync_wait = 1; USE {database}"))
+            .unwrap();
+        assert_eq!(other.accounts(), [Account::new(1, "ann", 6)], "node {node}");
+    }
+    conn.batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
+        .unwrap();
+}

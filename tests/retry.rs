@@ -98,7 +98,7 @@ fn mysql_a_transaction_whose_mark_is_gone_commits_nothing() {
     let before = conn.journal_rows();
     let result = journal.transaction(conn, |conn| {
         journal.update(conn, &Account::new(1, "ann", 99))?;
-        conn.batch_execute("DELETE FROM recover_transaction_mark")?;
+        conn.batch_execute("DELETE FROM recover_marks")?;
         Ok(())
     });
     assert!(

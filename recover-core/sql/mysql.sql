@@ -64,3 +64,8 @@ CREATE TABLE IF NOT EXISTS recover_context (
     reason       TEXT,
     recorded_at  BIGINT
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- A mark per transaction recover begins: written first and removed last, so that a transaction
+-- a Galera node rolled back without telling (a brute-force abort) is seen to be gone.
+CREATE TABLE IF NOT EXISTS recover_marks (
+    id BIGINT NOT NULL PRIMARY KEY
+) ENGINE=InnoDB;

@@ -375,6 +375,7 @@ impl From<diesel::result::Error> for Error {
                     "recover_tickets",
                     "recover_captures",
                     "recover_context",
+                    "recover_marks",
                 ]
                 .iter()
                 .any(|table| message.contains(table))

@@ -79,35 +79,57 @@ struct Count {
 /// on every later statement of the "transaction" commits on its own: part of a change, an
 /// entry without its row. So recover's own transactions run with autocommit off (the
 /// statements after a silent rollback then wait in a new transaction, uncommitted), and write a
-/// mark first, a row of a session's temporary table, removed last: if it is gone, the
-/// transaction that wrote it was rolled back, and the call rolls back everything since as
-/// `Error::Retryable`. See docs/distributed-engines.md ("Diesel on a MariaDB Galera cluster").
+/// mark first, a row of `recover_marks`, removed last: if it is gone, the transaction that
+/// wrote it was rolled back, and the call rolls back everything since as `Error::Retryable`.
+/// See docs/distributed-engines.md ("Diesel on a MariaDB Galera cluster").
 ///
-/// Each mark is a number of its own: a statement that commits implicitly (capture's DDL) keeps
-/// its transaction's mark, which must not pass for a later transaction's.
+/// The mark is a row of an ordinary table, not of a session's temporary one: its insert is the
+/// transaction's first replicated event, and a transaction that replicates nothing before two
+/// nested savepoints are rolled back makes MariaDB 10.11 (with Galera 26.4) send a write set
+/// that no other node can read, which throws them out of the cluster ([`fill_write_set`]).
+///
+/// Each mark is a number of its own, random per process and counted within it: unique across
+/// the cluster's writers (no two transactions certify the same mark), and a statement that
+/// commits implicitly (capture's DDL) keeps its transaction's mark, which must not pass for a
+/// later transaction's.
 struct Mark(i64);
 
-/// The number of the next [`Mark`].
-static MARKS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+/// The number of the next [`Mark`]: a random start per process, counted up.
+fn next_mark() -> i64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static NEXT: AtomicI64 = AtomicI64::new(0);
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        // Positive, with room for 2^40 marks after it.
+        (random >> 24) as i64
+    });
+    start + NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The mark's insert, and the table's DDL (`sql/mysql.sql` has it too).
+const MARK_INSERT: &str = "INSERT INTO recover_marks (id) VALUES (?)";
+const MARK_DELETE: &str = "DELETE FROM recover_marks WHERE id = ?";
+const MARKS_DDL: &str =
+    "CREATE TABLE IF NOT EXISTS recover_marks (id BIGINT NOT NULL PRIMARY KEY) ENGINE=InnoDB";
 
 impl Mark {
     fn set(conn: &mut MysqlConnection) -> Result<Self, Error> {
         CachedSql::new("SET autocommit = 0", &[]).execute(conn)?;
-        let mark = Mark(MARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        let insert = "INSERT INTO recover_transaction_mark (id) VALUES (?)";
+        let mark = Mark(next_mark());
         let binds = [Bind::BigInt(mark.0)];
-        match CachedSql::new(insert, &binds).execute(conn) {
+        match CachedSql::new(MARK_INSERT, &binds).execute(conn) {
             Ok(_) => {}
-            // The first transaction of this session: the table is the session's own (never
-            // replicated, gone with the session). Creating a temporary table commits nothing.
+            // A journal installed before the table existed: nothing is done in this
+            // transaction yet, so the implicit commit of the DDL ends nothing.
             Err(diesel::result::Error::DatabaseError(_, info))
                 if info.message().contains("doesn't exist") =>
             {
-                conn.batch_execute(
-                    "CREATE TEMPORARY TABLE IF NOT EXISTS recover_transaction_mark \
-                     (id BIGINT PRIMARY KEY) ENGINE = InnoDB",
-                )?;
-                CachedSql::new(insert, &binds).execute(conn)?;
+                conn.batch_execute(MARKS_DDL)?;
+                CachedSql::new(MARK_INSERT, &binds).execute(conn)?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -115,11 +137,7 @@ impl Mark {
     }
 
     fn check(self, conn: &mut MysqlConnection) -> Result<(), Error> {
-        let removed = CachedSql::new(
-            "DELETE FROM recover_transaction_mark WHERE id = ?",
-            &[Bind::BigInt(self.0)],
-        )
-        .execute(conn)?;
+        let removed = CachedSql::new(MARK_DELETE, &[Bind::BigInt(self.0)]).execute(conn)?;
         if removed == 1 {
             return Ok(());
         }
@@ -139,6 +157,22 @@ impl Mark {
     }
 }
 
+/// Writes a mark and removes it at once, inside the caller's transaction, before recover's
+/// savepoint there: the transaction then holds a replicated event before any savepoint.
+/// MariaDB 10.11 with Galera 26.4 builds a write set that the other nodes cannot read
+/// ("applier could not read binlog event", then "Inconsistency detected": they leave the
+/// cluster) when a transaction rolls back to two nested savepoints before it has written
+/// anything, then writes and commits, on a session that has committed a write before: what a
+/// recover call refused inside `journal.changeset` inside a caller's transaction does. One
+/// event first and the write set is sound (`tests/concurrency.rs`,
+/// `galera_a_refusal_inside_nested_savepoints_keeps_the_cluster`).
+fn fill_write_set(conn: &mut MysqlConnection) -> Result<(), Error> {
+    let binds = [Bind::BigInt(next_mark())];
+    CachedSql::new(MARK_INSERT, &binds).execute(conn)?;
+    CachedSql::new(MARK_DELETE, &binds).execute(conn)?;
+    Ok(())
+}
+
 /// Drops every cached statement of the connection. After an error from a statement that
 /// returns rows (a deadlock in a locking read, say), the C client can leave that prepared
 /// statement waiting for rows that never come, and its next run from Diesel's cache would hang
@@ -147,6 +181,34 @@ fn forget_statements(conn: &mut MysqlConnection) {
     use diesel::connection::CacheSize;
     conn.set_prepared_statement_cache_size(CacheSize::Disabled);
     conn.set_prepared_statement_cache_size(CacheSize::Unbounded);
+}
+
+thread_local! {
+    /// The connections (by address) on which this thread runs a transaction of recover's own,
+    /// begun with its [`Mark`]: a savepoint inside one needs no [`fill_write_set`].
+    static OWN_TRANSACTIONS: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A connection listed in [`OWN_TRANSACTIONS`] while this value lives.
+struct OwnTransaction(usize);
+
+impl OwnTransaction {
+    fn enter(conn: &MysqlConnection) -> Self {
+        let address = conn as *const MysqlConnection as usize;
+        OWN_TRANSACTIONS.with(|own| own.borrow_mut().push(address));
+        OwnTransaction(address)
+    }
+}
+
+impl Drop for OwnTransaction {
+    fn drop(&mut self) {
+        OWN_TRANSACTIONS.with(|own| {
+            let mut own = own.borrow_mut();
+            if let Some(at) = own.iter().rposition(|&a| a == self.0) {
+                own.remove(at);
+            }
+        });
+    }
 }
 
 /// Numbers recover's savepoints (see `atomically`), so that nested ones never share a name.
@@ -176,6 +238,7 @@ impl JournalConn for MysqlConnection {
         if depth.is_none() {
             let result = self.transaction(|conn| {
                 let mark = Mark::set(conn)?;
+                let _own = OwnTransaction::enter(conn);
                 match f(conn) {
                     Ok(value) => mark.check(conn).map(|()| value),
                     // On a Galera node another node's write set can commit under this
@@ -220,6 +283,9 @@ impl JournalConn for MysqlConnection {
         // by a savepoint release, keeps counting a transaction the server no longer has, and
         // the caller's next statements would commit one by one. Here the error goes to the
         // caller's transaction as it is, whose rollback then ends it on both sides.
+        if !OWN_TRANSACTIONS.with(|own| own.borrow().contains(&(self as *const Self as usize))) {
+            fill_write_set(self)?;
+        }
         let name = format!(
             "recover_savepoint_{}",
             SAVEPOINTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
