@@ -683,13 +683,15 @@ fn postgres_replica_role_still_journals() {
 }
 
 /// One UPDATE of many rows on a captured PostgreSQL table, outside any recover context: one
-/// changeset of all its entries, whose `recover_changesets` row is written once for the
-/// statement, not once per row (a row-level upsert of that one row cost O(N²): every upsert
-/// walked the versions the earlier ones left); then two more statements in the same
-/// transaction join it, and `undo_changeset` takes all of them back.
+/// changeset of all its entries, whose `recover_changesets` row is written once in the
+/// transaction and once more at its commit (the last seq, by the deferred trigger), not once
+/// per row or per statement: an upsert of that one row per row left a version of it per row,
+/// which every later upsert walked (O(N²)). Two more statements in the same transaction join
+/// the changeset, and `undo_changeset` takes all of it back. With `SET CONSTRAINTS ALL
+/// IMMEDIATE` the last seq is set at the end of each statement instead, and is as exact.
 #[cfg(feature = "postgres")]
 #[test]
-fn postgres_a_bulk_update_writes_its_changeset_row_once_per_statement() {
+fn postgres_a_bulk_update_writes_its_changeset_row_once_per_transaction() {
     #[derive(QueryableByName)]
     struct Seq {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -703,15 +705,8 @@ fn postgres_a_bulk_update_writes_its_changeset_row_once_per_statement() {
     let mut db = common::postgres("capture_bulk_changeset", true);
     let conn = &mut db.conn;
     capture_all(conn);
-    // One changeset of 200 inserts: the first version of the first row of recover_changesets.
-    conn.exec(
-        "INSERT INTO accounts (id, owner, balance, status) \
-         SELECT i, 'o' || i, i, 'open' FROM generate_series(1, 200) AS i",
-    );
-    let before = conn.accounts();
-    let entries = conn.journal_rows().len();
-    // Where the newest version of the newest changeset row lies: each write of that row (an
-    // insert, then each upsert, in one transaction) takes the next slot of the table's page.
+    // Where the newest version of the newest changeset row lies: each write of a row takes the
+    // next slot of the table's first page.
     let version = |conn: &mut diesel::pg::PgConnection| {
         diesel::sql_query(
             "SELECT ctid::text AS ctid FROM recover_changesets ORDER BY id DESC LIMIT 1",
@@ -719,7 +714,24 @@ fn postgres_a_bulk_update_writes_its_changeset_row_once_per_statement() {
         .get_result::<Version>(conn)
         .map(|v| v.ctid)
     };
+    let last_seq = |conn: &mut diesel::pg::PgConnection, id: i64| {
+        diesel::sql_query("SELECT last_seq AS n FROM recover_changesets WHERE id = $1")
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .load::<Seq>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.n)
+            .collect::<Vec<_>>()
+    };
+    // One changeset of 200 inserts, in one statement: its row written with its last seq
+    // already (the commit's trigger finds nothing to change).
+    conn.exec(
+        "INSERT INTO accounts (id, owner, balance, status) \
+         SELECT i, 'o' || i, i, 'open' FROM generate_series(1, 200) AS i",
+    );
     assert_eq!(version(conn).unwrap(), "(0,1)");
+    let before = conn.accounts();
+    let entries = conn.journal_rows().len();
     let versions = conn
         .transaction::<_, Error, _>(|conn| {
             conn.exec("UPDATE accounts SET balance = balance + 1000");
@@ -730,26 +742,43 @@ fn postgres_a_bulk_update_writes_its_changeset_row_once_per_statement() {
         })
         .unwrap();
     assert_eq!(
-        versions,
-        ("(0,2)".to_owned(), "(0,4)".to_owned()),
-        "the changeset row written once by the bulk UPDATE, once by each later statement"
+        (
+            versions.0.as_str(),
+            versions.1.as_str(),
+            version(conn).unwrap().as_str()
+        ),
+        ("(0,2)", "(0,2)", "(0,3)"),
+        "the changeset row written by the bulk UPDATE, not by the later statements, and once \
+         more at the commit"
     );
     let rows = conn.journal_rows();
     let new = &rows[entries..];
     assert_eq!(new.len(), 202);
     let id = new[0].seq;
     assert!(new.iter().all(|r| r.changeset_id == id));
-    let changesets: Vec<Seq> =
-        diesel::sql_query("SELECT last_seq AS n FROM recover_changesets WHERE id = $1")
-            .bind::<diesel::sql_types::BigInt, _>(id)
-            .load(conn)
-            .unwrap();
-    assert_eq!(
-        changesets.iter().map(|c| c.n).collect::<Vec<_>>(),
-        [new[201].seq]
-    );
+    assert_eq!(last_seq(conn, id), [new[201].seq]);
     Journal::new()
         .undo_changeset(conn, ChangesetId::from(id))
+        .unwrap();
+    assert_eq!(conn.accounts(), before);
+
+    // The constraint made immediate: the last seq is exact at each statement's end.
+    conn.transaction::<_, Error, _>(|conn| {
+        conn.exec("SET CONSTRAINTS ALL IMMEDIATE");
+        conn.exec("UPDATE accounts SET note = 'a' WHERE id = 3");
+        conn.exec("UPDATE accounts SET note = 'b' WHERE id = 4");
+        conn.exec("UPDATE accounts SET note = 'c' WHERE id = 5");
+        Ok(())
+    })
+    .unwrap();
+    let rows = conn.journal_rows();
+    let [.., first, _, last] = rows.as_slice() else {
+        panic!("{rows:?}")
+    };
+    assert_eq!(last.changeset_id, first.seq);
+    assert_eq!(last_seq(conn, first.seq), [last.seq]);
+    Journal::new()
+        .undo_changeset(conn, ChangesetId::from(first.seq))
         .unwrap();
     assert_eq!(conn.accounts(), before);
     assert!(recover::check(conn).unwrap().is_ok());

@@ -9,10 +9,11 @@
 //!   pooled connection and under PgBouncer's transaction pooling.
 //! - **Grouping outside a context**: by database transaction. The first captured change of a
 //!   transaction sets `recover.changeset` to its seq, and the later ones join it. The
-//!   changeset's `recover_changesets` row (written once it has two entries) is brought up to
-//!   date once per statement, by a statement-level trigger on the same function: a row-level
-//!   upsert of that one row would leave a version of it per changed row, which every later
-//!   upsert in the transaction walks (an UPDATE of N rows cost O(N²)).
+//!   changeset's `recover_changesets` row is written once, by a statement-level trigger on the
+//!   same function, at the end of the statement that gives it a second entry; a deferred
+//!   trigger sets its last seq at the commit. A row-level upsert of that one row (as before)
+//!   left a version of it per changed row, which every later upsert in the transaction walked:
+//!   an UPDATE of N rows, or N updates in one transaction, cost O(N²).
 //! - **Values**: `to_json` of each column, under the function's own `extra_float_digits = 3`
 //!   (floats exact whatever the session says) and `bytea_output = 'hex'` where the table has
 //!   such columns; timestamptz carries the session's offset, which the decoder converts;
@@ -22,8 +23,8 @@
 
 use super::{ident, literal, SqlKind, TriggerSpec};
 
-/// The triggers' shape, in their fingerprint: 3 since the changeset row is written per
-/// statement.
+/// The triggers' shape, in their fingerprint: 3 since the changeset row is written once per
+/// transaction.
 pub(crate) const VERSION: u32 = 3;
 
 /// The row-level trigger's name on its table.
@@ -98,7 +99,7 @@ pub(crate) fn capture_ddl(spec: &TriggerSpec) -> String {
         comparable("NEW")
     );
     format!(
-        r#"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql{settings} AS $recover$
+        r#"{CLOSE_DDL}CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql{settings} AS $recover$
 -- {fingerprint}
 DECLARE
   cs bigint := nullif(current_setting('recover.changeset', true), '')::bigint;
@@ -112,13 +113,13 @@ DECLARE
 BEGIN
   IF TG_LEVEL = 'STATEMENT' THEN
     -- A changeset of two entries or more gets its row (with its first entry's actor, reason
-    -- and time), brought up to date once per statement.
+    -- and time) once; recover_close_changeset, deferred to the commit, sets its last seq.
     s := nullif(current_setting('recover.last', true), '')::bigint;
-    IF s > cs AND coalesce(current_setting('recover.closed', true), '') <> s::text THEN
+    IF s > cs AND coalesce(current_setting('recover.closing', true), '') <> cs::text THEN
+      PERFORM set_config('recover.closing', cs::text, true);
       INSERT INTO recover_changesets (id, last_seq, actor, reason, recorded_at)
       SELECT cs, s, j.actor, j.reason, j.recorded_at FROM recover_journal j WHERE j.seq = cs
-      ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq;
-      PERFORM set_config('recover.closed', s::text, true);
+      ON CONFLICT (id) DO UPDATE SET last_seq = greatest(recover_changesets.last_seq, excluded.last_seq);
     END IF;
     RETURN NULL;
   END IF;
@@ -181,6 +182,29 @@ ALTER TABLE {table} ENABLE ALWAYS TRIGGER {close};
         new_image = image("NEW"),
     )
 }
+
+/// What every captured table's triggers share: the deferred trigger on `recover_changesets`
+/// that, at the commit, sets the last seq of a changeset the statement-level trigger listed
+/// (`recover.closing` names it while its event is queued). With `SET CONSTRAINTS ALL
+/// IMMEDIATE` it runs at the end of each such statement instead, and clears
+/// `recover.closing`, so that the next statement lists the changeset again.
+const CLOSE_DDL: &str = r#"CREATE OR REPLACE FUNCTION recover_close_changeset() RETURNS trigger LANGUAGE plpgsql AS $recover$
+DECLARE
+  m bigint;
+BEGIN
+  PERFORM set_config('recover.closing', '', true);
+  SELECT max(seq) INTO m FROM recover_journal WHERE seq >= NEW.id AND changeset_id = NEW.id;
+  UPDATE recover_changesets SET last_seq = m WHERE id = NEW.id AND last_seq < m;
+  RETURN NULL;
+END
+$recover$;
+DROP TRIGGER IF EXISTS recover_close ON recover_changesets;
+CREATE CONSTRAINT TRIGGER recover_close AFTER INSERT OR UPDATE ON recover_changesets
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+  WHEN (current_setting('recover.closing', true) = NEW.id::text)
+  EXECUTE FUNCTION recover_close_changeset();
+ALTER TABLE recover_changesets ENABLE ALWAYS TRIGGER recover_close;
+"#;
 
 /// The settings the function runs under, whatever the session says: floats printed exactly and
 /// bytea as hex, where the table has such columns (a function's own settings cost each call).
