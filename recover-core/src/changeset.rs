@@ -7,9 +7,11 @@ use crate::bulk;
 use crate::changeset_id::ChangesetId;
 use crate::error::Error;
 use crate::model::{BulkChanges, BulkFilter, Recoverable, RowStore};
+use crate::model_ops::ModelOps;
 use crate::record::{self, Recording};
 use crate::registry;
 use crate::revert::{self, At};
+use crate::row_image;
 
 /// The recording handle inside [`Journal::changeset`](crate::Journal::changeset): every change
 /// made through it joins the one changeset, in the one transaction.
@@ -89,7 +91,8 @@ impl<'c, 'j, C: JournalConn> ChangesetTx<'c, 'j, C> {
     where
         C: RowStore<T>,
     {
-        revert::undo(self.conn, &mut self.rec, key)
+        let key = row_image::encode_key::<T>(key)?;
+        revert::undo(self.conn, &mut self.rec, &ModelOps::of::<T>(), &key)
     }
 
     /// Restores the entity (see [`Journal::restore`](crate::Journal::restore)).
@@ -97,7 +100,8 @@ impl<'c, 'j, C: JournalConn> ChangesetTx<'c, 'j, C> {
     where
         C: RowStore<T>,
     {
-        revert::restore(self.conn, &mut self.rec, key, at)
+        let key = row_image::encode_key::<T>(key)?;
+        revert::restore(self.conn, &mut self.rec, &ModelOps::of::<T>(), &key, at)
     }
 
     /// The connection, for unrecorded work in the same transaction.
@@ -124,11 +128,10 @@ pub(crate) fn undo_changeset<C: JournalConn>(
     }
     let mut seen = HashSet::new();
     for entry in entries.iter().rev() {
-        let revert = registry::registered::<C>(&entry.entity, None)
-            .ok_or_else(|| Error::UnknownEntity(entry.entity.clone()))?
-            .revert;
+        let model = registry::registered::<C>(&entry.entity, None)
+            .ok_or_else(|| Error::UnknownEntity(entry.entity.clone()))?;
         let first_of_entity = seen.insert((entry.entity.as_str(), entry.entity_key.as_str()));
-        revert(conn, rec, entry, first_of_entity)?;
+        model.revert(conn, rec, entry, first_of_entity)?;
     }
     Ok(())
 }

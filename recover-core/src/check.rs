@@ -55,9 +55,7 @@ pub fn check<C: JournalConn>(conn: &mut C) -> Result<Report, Error> {
             report.entities += 1;
             report.entries += entries.len();
             match registry::registered::<C>(&entity, None) {
-                Some(registration) => report
-                    .problems
-                    .extend((registration.check)(conn, &entries)?),
+                Some(registration) => report.problems.extend(registration.check(conn, &entries)?),
                 None => {
                     report.problems.extend(check_raw(&entries));
                     unknown.insert(entity);

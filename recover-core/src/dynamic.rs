@@ -101,7 +101,7 @@ impl<C: JournalConn> Model<C> {
 
     /// The columns an image holds.
     pub fn columns(&self) -> &'static [ImageColumn] {
-        self.registration.columns
+        self.registration.columns()
     }
 
     /// The SQL names of the key columns, in the key's order.
@@ -425,7 +425,7 @@ pub(crate) fn undo<C: JournalConn>(
     rec: &mut Recording<'_>,
     key: &Key<C>,
 ) -> Result<(), Error> {
-    (key.model.registration.undo)(conn, rec, &key.text)
+    key.model.registration.undo(conn, rec, &key.text)
 }
 
 /// Redoes the entity's most recently undone change (the body of `Journal::redo_key`).
@@ -434,7 +434,7 @@ pub(crate) fn redo<C: JournalConn>(
     rec: &mut Recording<'_>,
     key: &Key<C>,
 ) -> Result<(), Error> {
-    (key.model.registration.redo)(conn, rec, &key.text)
+    key.model.registration.redo(conn, rec, &key.text)
 }
 
 /// Restores the entity (the body of `Journal::restore_key`).
@@ -462,7 +462,7 @@ pub(crate) fn restore<C: JournalConn>(
             At::Version(usize::try_from(n).unwrap_or(usize::MAX))
         }
     };
-    (key.model.registration.restore)(conn, rec, &key.text, at)
+    key.model.registration.restore(conn, rec, &key.text, at)
 }
 
 /// A journal row as a [`JournalEntry`], its images in recover's encoding when the model is
@@ -473,7 +473,7 @@ fn decode<C: JournalConn>(row: EntryRow) -> Result<JournalEntry, Error> {
     let parse = |text: &Option<String>| {
         text.as_deref()
             .map(|text| match registration {
-                Some(r) => (r.canonical)(row.seq, text),
+                Some(r) => r.canonical(row.seq, text),
                 None => image::parse(row.seq, text),
             })
             .transpose()
@@ -481,7 +481,8 @@ fn decode<C: JournalConn>(row: EntryRow) -> Result<JournalEntry, Error> {
     let before = parse(&row.before_image)?;
     let after = parse(&row.after_image)?;
     let changed_columns = match registration {
-        Some(r) => (r.changed)(before.as_ref(), after.as_ref())
+        Some(r) => r
+            .changed(before.as_ref(), after.as_ref())
             .into_iter()
             .map(str::to_owned)
             .collect(),

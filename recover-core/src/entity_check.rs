@@ -6,10 +6,11 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::backend::JournalConn;
 use crate::error::Error;
 use crate::history::Op;
 use crate::image;
-use crate::model::{Recoverable, RowStore};
+use crate::model_ops::ModelOps;
 use crate::row_image;
 use crate::schema::EntryRow;
 
@@ -110,9 +111,10 @@ impl fmt::Display for Problem {
     }
 }
 
-/// The typed check of one entity's entries, registered per model and backend.
-pub(crate) fn check_entity<T: Recoverable, C: RowStore<T>>(
+/// The check of one entity's entries against its model (known through the registry).
+pub(crate) fn check_entity<C: JournalConn>(
     conn: &mut C,
+    model: &ModelOps<C>,
     entries: &[EntryRow],
 ) -> Result<Vec<Problem>, Error> {
     let Some(newest) = entries.last() else {
@@ -129,12 +131,12 @@ pub(crate) fn check_entity<T: Recoverable, C: RowStore<T>>(
     for entry in entries {
         let images = read_images(entry).and_then(|(before, after)| {
             for image in [&before, &after].into_iter().flatten() {
-                row_image::decode_map::<T>(entry.seq, image, &entry.entity_key)?;
+                (model.decodes)(entry.seq, image, &entry.entity_key)?;
             }
             // Compared in recover's own encoding, whoever wrote them (a capture trigger).
             let canonical = |text: &Option<String>| {
                 text.as_deref()
-                    .map(|text| row_image::parse_canonical::<T>(entry.seq, text))
+                    .map(|text| (model.canonical)(entry.seq, text))
                     .transpose()
             };
             Ok((
@@ -151,7 +153,8 @@ pub(crate) fn check_entity<T: Recoverable, C: RowStore<T>>(
             }
         };
         if let Some((previous_seq, previous_after)) = &previous {
-            let columns = row_image::changed_columns::<T>(previous_after.as_ref(), before.as_ref());
+            let columns =
+                row_image::changed_columns(model.columns, previous_after.as_ref(), before.as_ref());
             if !columns.is_empty() {
                 problems.push(Problem::BrokenChain {
                     entity: entry.entity.clone(),
@@ -167,18 +170,18 @@ pub(crate) fn check_entity<T: Recoverable, C: RowStore<T>>(
     let Some((seq, newest_after)) = previous.filter(|(seq, _)| *seq == newest.seq) else {
         return Ok(problems);
     };
-    let stored = match row_image::decode_key::<T>(seq, &newest.entity_key) {
-        Ok(key) => conn.load_row(&key)?,
-        Err(error) => {
+    let stored = match (model.load)(conn, seq, &newest.entity_key) {
+        Ok(stored) => stored,
+        // The key text is not a key of the model.
+        Err(error @ Error::CorruptJournal { .. }) => {
             problems.push(unreadable(seq, error));
             return Ok(problems);
         }
+        Err(error) => return Err(error),
     };
-    let stored = stored
-        .as_ref()
-        .map(|row| row_image::encode(row).and_then(|text| image::parse(seq, &text)))
-        .transpose()?;
-    let columns = row_image::conflicting_columns::<T>(newest_after.as_ref(), stored.as_ref());
+    let stored = stored.map(|text| image::parse(seq, &text)).transpose()?;
+    let columns =
+        row_image::conflicting_columns(model.columns, newest_after.as_ref(), stored.as_ref());
     if !columns.is_empty() {
         problems.push(Problem::RowDiffers {
             entity: newest.entity.clone(),

@@ -128,7 +128,11 @@ impl<T: Recoverable> Entry<T> {
             actor: row.actor,
             reason: row.reason,
             recorded_at,
-            changed: row_image::changed_columns::<T>(before_map.as_ref(), after_map.as_ref()),
+            changed: row_image::changed_columns(
+                T::COLUMNS,
+                before_map.as_ref(),
+                after_map.as_ref(),
+            ),
         })
     }
 }

@@ -12,10 +12,12 @@ use crate::dynamic::{self, Key, RestoreTo};
 use crate::error::Error;
 use crate::history::{self, Entry};
 use crate::model::{BulkChanges, BulkFilter, Recoverable, RowStore};
+use crate::model_ops::ModelOps;
 use crate::prune::{self, PruneReport, Retention};
 use crate::record::{self, Recording, Settings};
 use crate::redact::{self, RedactReport};
 use crate::revert::{self, At};
+use crate::row_image;
 use crate::table::{self, Progress};
 use crate::triggers::Context;
 
@@ -209,7 +211,12 @@ impl Journal {
         key: &T::Key,
     ) -> Result<ChangesetId, Error> {
         self.record(conn, Scope::OneChange, |conn, rec| {
-            revert::undo::<T, _>(conn, rec, key)
+            revert::undo(
+                conn,
+                rec,
+                &ModelOps::of::<T>(),
+                &row_image::encode_key::<T>(key)?,
+            )
         })
     }
 
@@ -221,7 +228,12 @@ impl Journal {
         key: &T::Key,
     ) -> Result<ChangesetId, Error> {
         self.record(conn, Scope::OneChange, |conn, rec| {
-            revert::redo::<T, _>(conn, rec, key)
+            revert::redo(
+                conn,
+                rec,
+                &ModelOps::of::<T>(),
+                &row_image::encode_key::<T>(key)?,
+            )
         })
     }
 
@@ -235,7 +247,8 @@ impl Journal {
         at: At,
     ) -> Result<ChangesetId, Error> {
         self.record(conn, Scope::OneChange, |conn, rec| {
-            revert::restore::<T, _>(conn, rec, key, at)
+            let key = row_image::encode_key::<T>(key)?;
+            revert::restore(conn, rec, &ModelOps::of::<T>(), &key, at)
         })
     }
 

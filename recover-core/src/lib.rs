@@ -16,8 +16,10 @@ mod image;
 mod backend;
 mod schema;
 mod triggers;
-// the model: what the derive implements, and a model's rows and keys as journal text.
+// the model: what the derive implements, a model's rows and keys as journal text, and its
+// part of the engine as function pointers.
 mod model;
+mod model_ops;
 mod row_image;
 // the engine: record one change, read a history, revert one entry.
 mod history;

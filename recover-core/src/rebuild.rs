@@ -130,7 +130,7 @@ pub fn rebuild<C: JournalConn>(
             for entry in &page {
                 let registration = registry::registered::<C>(&entry.entity, None)
                     .ok_or_else(|| Error::UnknownEntity(entry.entity.clone()))?;
-                written += u64::from((registration.rebuild_row)(conn, entry)?);
+                written += u64::from(registration.rebuild_row(conn, entry)?);
             }
             Ok(written)
         })?;

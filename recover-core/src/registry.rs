@@ -10,51 +10,30 @@ use crate::entity_check::{check_entity, Problem};
 use crate::error::Error;
 use crate::image::ImageColumn;
 use crate::model::{trigger_spec, Recoverable, RowStore};
+use crate::model_ops::ModelOps;
 use crate::record::Recording;
-use crate::revert::{self, revert_entry, At};
+use crate::revert::{self, At};
 use crate::row_image;
 use crate::schema::EntryRow;
 use crate::triggers::TriggerSpec;
 
-/// An image parsed and brought to recover's own encoding.
-type Canonical = fn(i64, &str) -> Result<Map<String, Value>, Error>;
-/// The columns that differ between two images.
-type Changed = fn(Option<&Map<String, Value>>, Option<&Map<String, Value>>) -> Vec<&'static str>;
-
 /// Link-time registration of one `Recoverable` type on one backend: the operations that reach
 /// an entity known only by its name in the journal (`undo_changeset` of entities this process
-/// has not touched yet, `check`). Submitted by `#[derive(Recoverable)]`.
+/// has not touched yet, `check`, `dynamic`). Submitted by `#[derive(Recoverable)]`.
 #[doc(hidden)]
 pub struct Registration<C: 'static> {
     pub entity: &'static str,
-    /// Reverts one entry; the bool asks for the conflict check against its after-image.
-    pub revert: fn(&mut C, &mut Recording<'_>, &EntryRow, bool) -> Result<(), Error>,
-    /// Checks the entries of one entity (oldest first) against each other and the stored row.
-    pub check: fn(&mut C, &[EntryRow]) -> Result<Vec<Problem>, Error>,
+    /// The model's own part of undo, redo, restore and check; the engine is shared.
+    pub(crate) ops: ModelOps<C>,
     /// The model's Rust type name.
     pub model: fn() -> &'static str,
     /// What the model's capture triggers are generated from.
     pub spec: fn() -> TriggerSpec,
-    /// The columns an image holds.
-    pub columns: &'static [ImageColumn],
     /// The SQL names of the key columns, in the key's order.
     pub key_columns: &'static [&'static str],
     /// The canonical key text (as `recover_journal.entity_key` stores it) of a key written as
     /// JSON text, or [`Error::InvalidKey`].
     pub parse_key: fn(&str) -> Result<String, Error>,
-    /// An image of entry `seq`, parsed and brought to recover's own encoding.
-    pub canonical: Canonical,
-    /// The SQL names of the image columns whose values differ between two images.
-    pub changed: Changed,
-    /// Undoes the newest change of the entity with this canonical key text.
-    pub undo: fn(&mut C, &mut Recording<'_>, &str) -> Result<(), Error>,
-    /// Redoes the most recently undone change of the entity with this canonical key text.
-    pub redo: fn(&mut C, &mut Recording<'_>, &str) -> Result<(), Error>,
-    /// Restores the entity with this canonical key text.
-    pub restore: fn(&mut C, &mut Recording<'_>, &str, At) -> Result<(), Error>,
-    /// Inserts the row an entry's after-image holds, unless a row with its key is stored
-    /// already (`rebuild`, resumable); whether it inserted.
-    pub rebuild_row: fn(&mut C, &EntryRow) -> Result<bool, Error>,
 }
 
 impl<C: JournalConn> Registration<C> {
@@ -65,20 +44,98 @@ impl<C: JournalConn> Registration<C> {
     {
         Registration {
             entity: T::ENTITY,
-            revert: revert_entry::<T, C>,
-            check: check_entity::<T, C>,
+            ops: ModelOps::of::<T>(),
             model: std::any::type_name::<T>,
             spec: trigger_spec::<T>,
-            columns: T::COLUMNS,
             key_columns: T::KEY_COLUMNS,
             parse_key: parse_key::<T>,
-            canonical: row_image::parse_canonical::<T>,
-            changed: row_image::changed_columns::<T>,
-            undo: undo_key::<T, C>,
-            redo: redo_key::<T, C>,
-            restore: restore_key::<T, C>,
-            rebuild_row: rebuild_row::<T, C>,
         }
+    }
+
+    /// The columns an image holds.
+    pub(crate) fn columns(&self) -> &'static [ImageColumn] {
+        self.ops.columns
+    }
+
+    /// Reverts one entry; `check_conflict` asks for the conflict check against its
+    /// after-image.
+    pub(crate) fn revert(
+        &self,
+        conn: &mut C,
+        rec: &mut Recording<'_>,
+        entry: &EntryRow,
+        check_conflict: bool,
+    ) -> Result<(), Error> {
+        revert::revert_entry(conn, rec, &self.ops, entry, check_conflict)
+    }
+
+    /// Checks the entries of one entity (oldest first) against each other and the stored row.
+    pub(crate) fn check(&self, conn: &mut C, entries: &[EntryRow]) -> Result<Vec<Problem>, Error> {
+        check_entity(conn, &self.ops, entries)
+    }
+
+    /// Undoes the newest change of the entity with this canonical key text.
+    pub(crate) fn undo(
+        &self,
+        conn: &mut C,
+        rec: &mut Recording<'_>,
+        key: &str,
+    ) -> Result<(), Error> {
+        revert::undo(conn, rec, &self.ops, key)
+    }
+
+    /// Redoes the most recently undone change of the entity with this canonical key text.
+    pub(crate) fn redo(
+        &self,
+        conn: &mut C,
+        rec: &mut Recording<'_>,
+        key: &str,
+    ) -> Result<(), Error> {
+        revert::redo(conn, rec, &self.ops, key)
+    }
+
+    /// Restores the entity with this canonical key text.
+    pub(crate) fn restore(
+        &self,
+        conn: &mut C,
+        rec: &mut Recording<'_>,
+        key: &str,
+        at: At,
+    ) -> Result<(), Error> {
+        revert::restore(conn, rec, &self.ops, key, at)
+    }
+
+    /// An image of entry `seq`, parsed and brought to recover's own encoding.
+    pub(crate) fn canonical(&self, seq: i64, text: &str) -> Result<Map<String, Value>, Error> {
+        (self.ops.canonical)(seq, text)
+    }
+
+    /// The SQL names of the image columns whose values differ between two images.
+    pub(crate) fn changed(
+        &self,
+        before: Option<&Map<String, Value>>,
+        after: Option<&Map<String, Value>>,
+    ) -> Vec<&'static str> {
+        row_image::changed_columns(self.ops.columns, before, after)
+    }
+
+    /// Inserts the row an entry's after-image holds, unless a row with its key is stored
+    /// already (`rebuild`, resumable); whether it inserted.
+    pub(crate) fn rebuild_row(&self, conn: &mut C, entry: &EntryRow) -> Result<bool, Error> {
+        let Some(image) = entry.after_image.as_deref() else {
+            return Ok(false);
+        };
+        if (self.ops.load)(conn, entry.seq, &entry.entity_key)?.is_some() {
+            return Ok(false);
+        }
+        (self.ops.apply)(
+            conn,
+            &entry.entity_key,
+            false,
+            Some((image, entry.seq)),
+            &mut |_| Ok(()),
+        )?;
+        Ok(true)
     }
 }
 
@@ -98,54 +155,6 @@ fn parse_key<T: Recoverable>(text: &str) -> Result<String, Error> {
         ),
     })?;
     row_image::encode_key::<T>(&key)
-}
-
-/// [`revert::undo`] of the entity with this canonical key text (checked by `parse_key`).
-fn undo_key<T: Recoverable, C: RowStore<T>>(
-    conn: &mut C,
-    rec: &mut Recording<'_>,
-    key: &str,
-) -> Result<(), Error> {
-    let key = row_image::decode_key::<T>(0, key)?;
-    revert::undo::<T, C>(conn, rec, &key)
-}
-
-/// [`revert::redo`] of the entity with this canonical key text.
-fn redo_key<T: Recoverable, C: RowStore<T>>(
-    conn: &mut C,
-    rec: &mut Recording<'_>,
-    key: &str,
-) -> Result<(), Error> {
-    let key = row_image::decode_key::<T>(0, key)?;
-    revert::redo::<T, C>(conn, rec, &key)
-}
-
-/// [`revert::restore`] of the entity with this canonical key text.
-fn restore_key<T: Recoverable, C: RowStore<T>>(
-    conn: &mut C,
-    rec: &mut Recording<'_>,
-    key: &str,
-    at: At,
-) -> Result<(), Error> {
-    let key = row_image::decode_key::<T>(0, key)?;
-    revert::restore::<T, C>(conn, rec, &key, at)
-}
-
-/// Inserts the row of `entry`'s after-image unless its key is stored already.
-fn rebuild_row<T: Recoverable, C: RowStore<T>>(
-    conn: &mut C,
-    entry: &EntryRow,
-) -> Result<bool, Error> {
-    let Some(image) = entry.after_image.as_deref() else {
-        return Ok(false);
-    };
-    let key = row_image::decode_key::<T>(entry.seq, &entry.entity_key)?;
-    if conn.load_row(&key)?.is_some() {
-        return Ok(false);
-    }
-    let row = row_image::decode::<T>(entry.seq, image, &entry.entity_key)?;
-    conn.insert_row(&row)?;
-    Ok(true)
 }
 
 #[cfg(feature = "sqlite")]

@@ -6,7 +6,7 @@ use crate::backend::JournalConn;
 use crate::error::Error;
 use crate::history::Op;
 use crate::image;
-use crate::model::{Recoverable, RowStore};
+use crate::model_ops::ModelOps;
 use crate::record::{NewEntry, Recording};
 use crate::row_image;
 use crate::schema::{EntryRow, Stack};
@@ -22,82 +22,83 @@ pub enum At {
 }
 
 /// Undoes the entity's newest change that is not undone yet.
-pub(crate) fn undo<T: Recoverable, C: RowStore<T>>(
+pub(crate) fn undo<C: JournalConn>(
     conn: &mut C,
     rec: &mut Recording<'_>,
-    key: &T::Key,
+    model: &ModelOps<C>,
+    key_text: &str,
 ) -> Result<(), Error> {
-    let key_text = row_image::encode_key::<T>(key)?;
     let nothing = || Error::NothingToUndo {
-        entity: T::ENTITY,
-        key: key_text.clone(),
+        entity: model.entity,
+        key: key_text.to_owned(),
     };
-    let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
+    let (stored, newest) = lock_and_read(conn, model, 0, key_text)?;
     let newest = newest.ok_or_else(nothing)?;
     let target = newest.undo_next.ok_or_else(nothing)?;
     let target = entry_of(conn, &newest, target)?.ok_or_else(nothing)?;
-    revert::<T, C>(conn, rec, key, stored, &newest, &target, Some(&newest))
+    revert(conn, rec, model, stored, &newest, &target, Some(&newest))
 }
 
 /// Re-applies the most recently undone change, unless a new change was recorded since.
-pub(crate) fn redo<T: Recoverable, C: RowStore<T>>(
+pub(crate) fn redo<C: JournalConn>(
     conn: &mut C,
     rec: &mut Recording<'_>,
-    key: &T::Key,
+    model: &ModelOps<C>,
+    key_text: &str,
 ) -> Result<(), Error> {
-    let key_text = row_image::encode_key::<T>(key)?;
     let nothing = || Error::NothingToRedo {
-        entity: T::ENTITY,
-        key: key_text.clone(),
+        entity: model.entity,
+        key: key_text.to_owned(),
     };
-    let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
+    let (stored, newest) = lock_and_read(conn, model, 0, key_text)?;
     let newest = newest.ok_or_else(nothing)?;
     let target = newest.redo_next.ok_or_else(nothing)?;
     let target = entry_of(conn, &newest, target)?.ok_or_else(nothing)?;
-    revert::<T, C>(conn, rec, key, stored, &newest, &target, Some(&newest))
+    revert(conn, rec, model, stored, &newest, &target, Some(&newest))
 }
 
 /// Brings the entity to a recorded state; the restore is a new change (it clears redo).
-pub(crate) fn restore<T: Recoverable, C: RowStore<T>>(
+pub(crate) fn restore<C: JournalConn>(
     conn: &mut C,
     rec: &mut Recording<'_>,
-    key: &T::Key,
+    model: &ModelOps<C>,
+    key_text: &str,
     at: At,
 ) -> Result<(), Error> {
-    let key_text = row_image::encode_key::<T>(key)?;
-    let (stored, newest) = lock_and_read::<T, C>(conn, key, &key_text)?;
+    let entity = model.entity;
+    let (stored, newest) = lock_and_read(conn, model, 0, key_text)?;
     let newest = newest.ok_or_else(|| Error::NotFound {
-        entity: T::ENTITY,
-        key: key_text.clone(),
+        entity,
+        key: key_text.to_owned(),
     })?;
     let source = match at {
         At::Version(n) => {
             let entry = match i64::try_from(n) {
-                Ok(n) if n >= 1 => conn.nth_entry(T::ENTITY, &key_text, n)?,
+                Ok(n) if n >= 1 => conn.nth_entry(entity, key_text, n)?,
                 _ => None,
             };
             let Some(entry) = entry else {
-                let latest = conn.count_entries(T::ENTITY, &key_text)?;
+                let latest = conn.count_entries(entity, key_text)?;
                 return Err(Error::VersionOutOfRange {
-                    entity: T::ENTITY,
-                    key: key_text,
+                    entity,
+                    key: key_text.to_owned(),
                     requested: n,
                     latest: usize::try_from(latest).unwrap_or(usize::MAX),
                 });
             };
             Some(entry)
         }
-        At::Time(t) => conn.entry_as_of(T::ENTITY, &key_text, t.timestamp_micros())?,
+        At::Time(t) => conn.entry_as_of(entity, key_text, t.timestamp_micros())?,
     };
     let (image, image_seq) = match &source {
         Some(entry) => (entry.after_image.as_deref(), entry.seq),
         None => (None, newest.seq),
     };
-    let (before, after) = write::<T, C>(
+    let (before, after) = write(
         conn,
         rec,
-        key,
-        &key_text,
+        model,
+        key_text,
         stored,
         Some(&newest),
         image,
@@ -106,40 +107,42 @@ pub(crate) fn restore<T: Recoverable, C: RowStore<T>>(
     let after_write = before.is_some() || after.is_some();
     let entry = NewEntry {
         after_write,
-        ..NewEntry::change(T::ENTITY, &key_text, Op::Restore, before, after)
+        ..NewEntry::change(entity, key_text, Op::Restore, before, after)
     };
     rec.append(conn, entry)?;
     Ok(())
 }
 
-/// Reverts one entry of a changeset; the type-erased form is registered per model and backend.
-pub(crate) fn revert_entry<T: Recoverable, C: RowStore<T>>(
+/// Reverts one entry of a changeset (its entity known by name only, through the registry).
+pub(crate) fn revert_entry<C: JournalConn>(
     conn: &mut C,
     rec: &mut Recording<'_>,
+    model: &ModelOps<C>,
     target: &EntryRow,
     check_conflict: bool,
 ) -> Result<(), Error> {
-    let key = row_image::decode_key::<T>(target.seq, &target.entity_key)?;
-    let (stored, newest) = lock_and_read::<T, C>(conn, &key, &target.entity_key)?;
+    let (stored, newest) = lock_and_read(conn, model, target.seq, &target.entity_key)?;
     let newest = newest.ok_or_else(|| Error::CorruptJournal {
         seq: target.seq,
         problem: "the entity has no newest entry".to_owned(),
     })?;
     let baseline = check_conflict.then_some(target);
-    revert::<T, C>(conn, rec, &key, stored, &newest, target, baseline)
+    revert(conn, rec, model, stored, &newest, target, baseline)
 }
 
 /// Locks the entity against concurrent recover calls, then reads its stored row (locking it on
 /// PostgreSQL and MySQL) and only then its newest entry: an entry read before the row lock could
-/// be older than the row, and look like a change made outside recover.
-fn lock_and_read<T: Recoverable, C: RowStore<T>>(
+/// be older than the row, and look like a change made outside recover. The row comes back as
+/// its image; `seq` names the entry the key text came from (0: the caller's key), in errors.
+fn lock_and_read<C: JournalConn>(
     conn: &mut C,
-    key: &T::Key,
+    model: &ModelOps<C>,
+    seq: i64,
     key_text: &str,
-) -> Result<(Option<T>, Option<EntryRow>), Error> {
-    conn.lock_entity(T::ENTITY, key_text)?;
-    let stored = conn.load_row(key)?;
-    let newest = conn.newest_entry(T::ENTITY, key_text)?;
+) -> Result<(Option<String>, Option<EntryRow>), Error> {
+    conn.lock_entity(model.entity, key_text)?;
+    let stored = (model.load)(conn, seq, key_text)?;
+    let newest = conn.newest_entry(model.entity, key_text)?;
     if let Some(newest) = &newest {
         check_pointers(newest)?;
     }
@@ -196,12 +199,11 @@ fn entry_of<C: JournalConn>(
 
 /// Writes `target`'s before-image back and journals it as an undo or a redo (or, when the
 /// target is not on top of either stack, as a new change that reverts it).
-#[allow(clippy::too_many_arguments)]
-fn revert<T: Recoverable, C: RowStore<T>>(
+fn revert<C: JournalConn>(
     conn: &mut C,
     rec: &mut Recording<'_>,
-    key: &T::Key,
-    stored: Option<T>,
+    model: &ModelOps<C>,
+    stored: Option<String>,
     newest: &EntryRow,
     target: &EntryRow,
     baseline: Option<&EntryRow>,
@@ -209,11 +211,11 @@ fn revert<T: Recoverable, C: RowStore<T>>(
     let key_text = &target.entity_key;
     let target_op = Op::parse(target.seq, &target.op)?;
     let (op, stack) = if newest.undo_next == Some(target.seq) {
-        let below = conn.entry_before(T::ENTITY, key_text, target.seq)?;
+        let below = conn.entry_before(model.entity, key_text, target.seq)?;
         let undo_next = below.and_then(|e| e.undo_next);
         (Op::Undo, Stack::Undo { undo_next })
     } else if newest.redo_next == Some(target.seq) {
-        let below = conn.entry_before(T::ENTITY, key_text, target.seq)?;
+        let below = conn.entry_before(model.entity, key_text, target.seq)?;
         let redo_next = below.and_then(|e| e.redo_next);
         (Op::Redo, Stack::Redo { redo_next })
     } else if target_op == Op::Undo {
@@ -222,11 +224,11 @@ fn revert<T: Recoverable, C: RowStore<T>>(
         (Op::Undo, Stack::Push)
     };
     let image = target.before_image.as_deref();
-    let (before, after) = write::<T, C>(
-        conn, rec, key, key_text, stored, baseline, image, target.seq,
+    let (before, after) = write(
+        conn, rec, model, key_text, stored, baseline, image, target.seq,
     )?;
     let entry = NewEntry {
-        entity: T::ENTITY,
+        entity: model.entity,
         key: key_text,
         op,
         after_write: before.is_some() || after.is_some(),
@@ -239,39 +241,37 @@ fn revert<T: Recoverable, C: RowStore<T>>(
     Ok(())
 }
 
-/// Checks the stored row against `baseline`'s after-image (unless forced), then makes the row
-/// hold `image` (absent: deleted). Returns the before- and after-images of the change.
+/// Checks the stored row (its image) against `baseline`'s after-image (unless forced), then
+/// makes the row hold `image` (absent: deleted). Returns the before- and after-images of the
+/// change.
 #[allow(clippy::too_many_arguments)]
-fn write<T: Recoverable, C: RowStore<T>>(
+fn write<C: JournalConn>(
     conn: &mut C,
     rec: &mut Recording<'_>,
-    key: &T::Key,
+    model: &ModelOps<C>,
     key_text: &str,
-    stored: Option<T>,
+    stored: Option<String>,
     baseline: Option<&EntryRow>,
     image: Option<&str>,
     image_seq: i64,
 ) -> Result<(Option<String>, Option<String>), Error> {
-    let before = stored.as_ref().map(row_image::encode).transpose()?;
     if let (Some(baseline), false) = (baseline, rec.settings.force) {
-        check_conflict::<T>(baseline, before.as_deref(), key_text)?;
+        check_conflict(model, baseline, stored.as_deref(), key_text)?;
     }
-    let row = image
-        .map(|text| row_image::decode::<T>(image_seq, text, key_text))
-        .transpose()?;
-    rec.reserve(conn, T::ENTITY, key_text)?;
-    match (&stored, &row) {
-        (Some(_), Some(row)) => drop(conn.restore_row(row)?),
-        (None, Some(row)) => drop(conn.insert_row(row)?),
-        (Some(_), None) => drop(conn.delete_row(key)?),
-        (None, None) => {}
-    }
-    let after = row.as_ref().map(row_image::encode).transpose()?;
-    Ok((before, after))
+    let entity = model.entity;
+    let after = (model.apply)(
+        conn,
+        key_text,
+        stored.is_some(),
+        image.map(|text| (text, image_seq)),
+        &mut |conn| rec.reserve(conn, entity, key_text),
+    )?;
+    Ok((stored, after))
 }
 
 /// `Conflict` unless the stored row (its image) equals `baseline`'s after-image.
-fn check_conflict<T: Recoverable>(
+fn check_conflict<C>(
+    model: &ModelOps<C>,
     baseline: &EntryRow,
     stored: Option<&str>,
     key_text: &str,
@@ -279,15 +279,15 @@ fn check_conflict<T: Recoverable>(
     let expected = baseline
         .after_image
         .as_deref()
-        .map(|text| row_image::parse_canonical::<T>(baseline.seq, text))
+        .map(|text| (model.canonical)(baseline.seq, text))
         .transpose()?;
     let actual = stored.map(|text| image::parse(0, text)).transpose()?;
-    let columns = row_image::conflicting_columns::<T>(expected.as_ref(), actual.as_ref());
+    let columns = row_image::conflicting_columns(model.columns, expected.as_ref(), actual.as_ref());
     if columns.is_empty() {
         return Ok(());
     }
     Err(Error::Conflict {
-        entity: T::ENTITY,
+        entity: model.entity,
         key: key_text.to_owned(),
         expected: expected.map(|m| Box::new(serde_json::Value::Object(m))),
         actual: actual.map(|m| Box::new(serde_json::Value::Object(m))),

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::Error;
-use crate::image::{is_redacted, lookup, parse, ImageReader, ImageWriter};
+use crate::image::{is_redacted, lookup, parse, ImageColumn, ImageReader, ImageWriter};
 use crate::model::Recoverable;
 
 /// Encodes a row as its image (JSON text).
@@ -87,11 +87,12 @@ pub(crate) fn parse_canonical<T: Recoverable>(
 
 /// The SQL names of the model's image columns whose values differ between two images; a
 /// column missing from one image counts as changed, and an absent image differs in every column.
-pub(crate) fn changed_columns<T: Recoverable>(
+pub(crate) fn changed_columns(
+    columns: &'static [ImageColumn],
     before: Option<&Map<String, Value>>,
     after: Option<&Map<String, Value>>,
 ) -> Vec<&'static str> {
-    T::COLUMNS
+    columns
         .iter()
         .filter(|c| match (before, after) {
             (Some(before), Some(after)) => {
@@ -111,14 +112,15 @@ pub(crate) fn changed_columns<T: Recoverable>(
 /// The columns that differ between what the journal expects and what is stored, compared over
 /// the columns the recorded image has (an image from before a column existed says nothing about
 /// it).
-pub(crate) fn conflicting_columns<T: Recoverable>(
+pub(crate) fn conflicting_columns(
+    columns: &[ImageColumn],
     expected: Option<&Map<String, Value>>,
     actual: Option<&Map<String, Value>>,
 ) -> Vec<String> {
     match (expected, actual) {
         (None, None) => Vec::new(),
-        (Some(_), None) | (None, Some(_)) => T::COLUMNS.iter().map(|c| c.name.to_owned()).collect(),
-        (Some(expected), Some(actual)) => T::COLUMNS
+        (Some(_), None) | (None, Some(_)) => columns.iter().map(|c| c.name.to_owned()).collect(),
+        (Some(expected), Some(actual)) => columns
             .iter()
             .filter(|c| match lookup(expected, c.name, c.renamed_from) {
                 Some((_, recorded)) => {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::backend::JournalConn;
 use crate::error::Error;
 use crate::model::{Recoverable, RowStore};
+use crate::model_ops::ModelOps;
 use crate::record::Recording;
 use crate::revert::{self, At};
 use crate::row_image;
@@ -33,9 +34,11 @@ pub(crate) fn restore_table<T: Recoverable, C: RowStore<T>>(
     let keys = conn.keys_since(T::ENTITY, from_seq)?;
     let total = keys.len();
     let mut conflicts = Vec::new();
+    let model = ModelOps::of::<T>();
     for (done, key_text) in keys.iter().enumerate() {
-        let key = row_image::decode_key::<T>(from_seq, key_text)?;
-        match revert::restore::<T, C>(conn, rec, &key, At::Time(t)) {
+        // A key text of the journal that is not a key of the model: corrupt.
+        row_image::decode_key::<T>(from_seq, key_text)?;
+        match revert::restore(conn, rec, &model, key_text, At::Time(t)) {
             // A conflict is found before anything of that entity is written: go on, to report
             // every conflicting entity at once.
             Err(Error::Conflict { key, columns, .. }) => conflicts.push((key, columns)),
