@@ -30,6 +30,11 @@
 //! recover undo-changeset 12 --yes
 //! recover check
 //! recover prune --keep-last 10 --keep-since 30d --yes
+//! recover export --output journal.jsonl                 # the journal as hash-chained JSON Lines
+//! recover export --since v1:sqlite:… >> journal.jsonl   # what is new since the last export
+//! recover verify journal.jsonl                           # the hash chain (no database needed)
+//! recover compare journal.jsonl                          # exported entries altered or missing since
+//! recover --database-url restored.db rebuild journal.jsonl --at 2026-11-30T14:00:00Z --yes
 //! ```
 //!
 //! The database comes from `--database-url`, else from the environment variable
@@ -44,6 +49,17 @@
 //! recover is a conflict: both images and the differing columns are shown, and nothing is
 //! written unless given `--force`.
 //!
+//! `export`, `verify`, `compare` and `rebuild` carry the journal (see `recover::export`):
+//! `export` writes it as JSON Lines to `--output FILE` (created or replaced; appended to with
+//! `--since`, so that the exports make one hash chain) or to standard output, and prints the
+//! position the next export continues from (`--since POS`; on standard error when the export
+//! goes to standard output). `verify` checks a file's hash chain and names the first line that
+//! does not hold; `compare` lists by seq the exported entries altered, missing or redacted in
+//! the live journal since; `rebuild` fills the database of `--database-url` (its tables created
+//! by your migrations, empty) with every linked model's rows and the journal as of `--at TIME`
+//! or `--seq N` (journal entry `N`), after checking the whole file, and asks for confirmation
+//! as the other writes do.
+//!
 //! `--format json` prints one JSON object per line with stable keys, for scripts: an entry is
 //! `{"seq", "changeset", "entity", "key", "op", "undoes", "actor", "reason", "recorded_at",
 //! "changed", "before", "after"}` (images as objects keyed by column name, `null` when absent);
@@ -57,14 +73,16 @@
 //! | ---: | --- |
 //! | 0 | done (`check`: no problem found) |
 //! | 1 | failed: a database error, nothing to undo or redo, a journal that cannot be read |
-//! | 2 | bad input: usage, unknown model, malformed key, no such row, entry or changeset, version out of range, an entry of another entity, a retention that keeps everything; nothing written |
+//! | 2 | bad input: usage, unknown model, malformed key, a key with no journal entries, no such entry or changeset, version out of range, an entry of another entity, a retention that keeps everything, no such export file, an export that does not verify (`compare`, `rebuild`) or is of a later format version, a malformed export position, a point before an export's horizon; nothing written |
 //! | 3 | conflict: a row was changed outside recover; nothing written (`--force` overwrites) |
 //! | 4 | not confirmed: no terminal to ask and no `--yes`, or the answer was no; nothing written |
-//! | 5 | `check` found problems |
+//! | 5 | `check` found problems; `verify`: the hash chain breaks; `compare`: an entry or changeset was altered or is missing |
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,7 +91,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
 
 use recover_core::dynamic::{self, JournalEntry, Log, Model, RestoreTo};
-use recover_core::{ChangesetId, Error, Journal, JournalConn, Retention};
+use recover_core::{
+    At, ChangesetId, Error, ExportFrom, ExportPosition, Journal, JournalConn, Retention,
+};
 
 /// How the command ended: its process exit status (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,14 +103,16 @@ pub enum Status {
     Ok = 0,
     /// Failed (a database error, nothing to undo or redo, an unreadable journal).
     Failed = 1,
-    /// Bad input: usage, unknown model, malformed key, no such entry or changeset, version out
-    /// of range, an entry of another entity. Nothing was written.
+    /// Bad input: usage, unknown model, malformed key, a key with no journal entries, no such
+    /// entry or changeset, version out of range, an entry of another entity, no such export
+    /// file, an export that does not verify, a malformed export position. Nothing was written.
     BadInput = 2,
     /// A row was changed outside recover. Nothing was written.
     Conflict = 3,
     /// A write was not confirmed. Nothing was written.
     NotConfirmed = 4,
-    /// `check` found problems.
+    /// `check` found problems, `verify` a broken hash chain, `compare` an altered or missing
+    /// entry.
     Problems = 5,
 }
 
@@ -229,6 +251,20 @@ enum Command {
     Check,
     /// Remove old journal entries (never an entity's newest one)
     Prune(PruneArgs),
+    /// Write the journal as hash-chained JSON Lines: all of it, or what is new since a position
+    Export(ExportArgs),
+    /// Check an export's hash chain, line by line (no database needed)
+    Verify {
+        /// The export file
+        file: PathBuf,
+    },
+    /// Check that the live journal still holds every entry of an export, unchanged
+    Compare {
+        /// The export file
+        file: PathBuf,
+    },
+    /// Fill this database's empty tables and journal from an export, as of a point
+    Rebuild(RebuildArgs),
 }
 
 #[derive(Args)]
@@ -260,6 +296,40 @@ struct PruneArgs {
     batch_size: usize,
     #[command(flatten)]
     confirm: Confirm,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Only what is new since this position (printed by the previous export, and the
+    /// `position` of its end line), continuing that export's hash chain
+    #[arg(long, value_name = "POS", value_parser = parse_position)]
+    since: Option<ExportPosition>,
+    /// Write to this file, not standard output: created or replaced, or appended to with
+    /// --since (the exports of one file make one chain)
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RebuildArgs {
+    /// The export file: an export from the journal's start, incremental ones appended after it
+    file: PathBuf,
+    #[command(flatten)]
+    to: RebuildPoint,
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    yes: bool,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct RebuildPoint {
+    /// The state as of this time: the entries recorded up to it
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    at: Option<DateTime<Utc>>,
+    /// The state right after journal entry N (a journal seq)
+    #[arg(long, value_name = "N")]
+    seq: Option<usize>,
 }
 
 #[derive(Args)]
@@ -333,6 +403,8 @@ enum Fail {
     Io(io::Error),
     /// Bad input found by the command line itself.
     Input(String),
+    /// Bad input: a key that names nothing in the journal.
+    NotFound(String),
     /// A write not confirmed.
     NotConfirmed(String),
 }
@@ -356,6 +428,10 @@ impl From<diesel::ConnectionError> for Fail {
 }
 
 fn execute<C: JournalConn>(cli: &Cli, ui: &mut Ui<'_>) -> Result<Status, Fail> {
+    // A file alone: no database to open.
+    if let Command::Verify { file } = &cli.command {
+        return verify(ui, file);
+    }
     let url = match &cli.database_url {
         Some(url) => url.clone(),
         None => std::env::var("DATABASE_URL").map_err(|_| {
@@ -395,9 +471,10 @@ fn execute<C: JournalConn>(cli: &Cli, ui: &mut Ui<'_>) -> Result<Status, Fail> {
             let key = model::<C>(table)?.key(key)?;
             let journal = write.journal();
             let what = format!("undo the newest change of {} {}", key.entity(), key.text());
-            apply(ui, conn, "undo", &what, &write.confirm, |conn| {
+            let done = apply(ui, conn, "undo", &what, &write.confirm, |conn| {
                 journal.undo_key(conn, &key)
-            })
+            });
+            names_nothing(conn, &key, done)
         }
         Command::Redo { table, key, write } => {
             let key = model::<C>(table)?.key(key)?;
@@ -407,9 +484,10 @@ fn execute<C: JournalConn>(cli: &Cli, ui: &mut Ui<'_>) -> Result<Status, Fail> {
                 key.entity(),
                 key.text()
             );
-            apply(ui, conn, "redo", &what, &write.confirm, |conn| {
+            let done = apply(ui, conn, "redo", &what, &write.confirm, |conn| {
                 journal.redo_key(conn, &key)
-            })
+            });
+            names_nothing(conn, &key, done)
         }
         Command::Restore {
             table,
@@ -449,6 +527,30 @@ fn execute<C: JournalConn>(cli: &Cli, ui: &mut Ui<'_>) -> Result<Status, Fail> {
         }
         Command::Check => check(ui, conn),
         Command::Prune(args) => prune(ui, conn, args),
+        Command::Export(args) => export(ui, conn, args),
+        Command::Verify { file } => verify(ui, file),
+        Command::Compare { file } => compare(ui, conn, file),
+        Command::Rebuild(args) => rebuild(ui, conn, args),
+    }
+}
+
+/// Nothing to undo or redo for a key with no journal entries is bad input, as `restore` of
+/// one is ([`Error::NotFound`]): the key names nothing.
+fn names_nothing<C: JournalConn>(
+    conn: &mut C,
+    key: &dynamic::Key<C>,
+    done: Result<Status, Fail>,
+) -> Result<Status, Fail> {
+    match done {
+        Err(Fail::Recover(Error::NothingToUndo { .. } | Error::NothingToRedo { .. }))
+            if key.versions(conn)? == 0 =>
+        {
+            Err(Fail::Recover(Error::NotFound {
+                entity: key.entity(),
+                key: key.text().to_owned(),
+            }))
+        }
+        done => done,
     }
 }
 
@@ -494,10 +596,16 @@ fn log<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C, args: &LogArgs) -> Result<
         actor,
     } = args;
     let mut filter = Log::new().limit(page.limit);
+    let mut entity = None;
     if let Some(table) = table {
         let model = model::<C>(table)?;
         filter = match key {
-            Some(key) => filter.entity(&model.key(key)?),
+            Some(key) => {
+                let key = model.key(key)?;
+                let filter = filter.entity(&key);
+                entity = Some(key);
+                filter
+            }
             None => filter.table(model),
         };
     }
@@ -511,6 +619,16 @@ fn log<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C, args: &LogArgs) -> Result<
         filter = filter.actor(actor.as_str());
     }
     let entries = dynamic::log(conn, &filter)?;
+    // A key with no entries at all names nothing (an empty page of a key that has some is not).
+    if let Some(key) = entity.filter(|_| entries.is_empty()) {
+        if key.versions(conn)? == 0 {
+            return Err(Fail::NotFound(format!(
+                "nothing matched: {} {} has no journal entries",
+                key.entity(),
+                key.text()
+            )));
+        }
+    }
     ui.entries(&entries)?;
     if entries.len() >= page.limit.max(1) && !ui.json {
         if let Some(last) = entries.last() {
@@ -578,12 +696,320 @@ fn prune<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C, args: &PruneArgs) -> Res
         report(ui, false, false, would.removed)?;
     }
     confirmed(
-        confirm,
+        confirm.yes,
         &format!("remove {} journal entries", would.removed),
     )?;
     let done = journal.prune(conn, &policy)?;
     report(ui, false, true, done.removed)?;
     Ok(Status::Ok)
+}
+
+/// `export`: the journal as JSON Lines, to a file or standard output, and the position the
+/// next export continues from.
+fn export<C: JournalConn>(
+    ui: &mut Ui<'_>,
+    conn: &mut C,
+    args: &ExportArgs,
+) -> Result<Status, Fail> {
+    let from = args.since.map_or(ExportFrom::Start, ExportFrom::After);
+    let summary = match &args.output {
+        None => {
+            let summary = recover_core::export(conn, &mut ui.out, from)?;
+            ui.out.flush()?;
+            summary
+        }
+        Some(path) => {
+            let mut options = OpenOptions::new();
+            if args.since.is_some() {
+                options.append(true).create(true);
+            } else {
+                options.write(true).create(true).truncate(true);
+            }
+            let mut file = options.open(path).map_err(|e| in_file(path, e))?;
+            let start = file.metadata()?.len();
+            match recover_core::export(conn, &mut file, from) {
+                Ok(summary) => {
+                    file.sync_all()?;
+                    summary
+                }
+                Err(e) => {
+                    // Leave the file as it was: a cut export would break its chain.
+                    let _ = file.set_len(start);
+                    return Err(e.into());
+                }
+            }
+        }
+    };
+    let position = summary.position.to_string();
+    // With the export on standard output, the summary goes to standard error.
+    if ui.json {
+        let line = json!({
+            "command": "export",
+            "output": args.output.as_deref().map(|p| p.display().to_string()),
+            "entries": summary.entries,
+            "changesets": summary.changesets,
+            "redactions": summary.redactions,
+            "lines": summary.lines,
+            "seq": summary.position.seq,
+            "head": summary.position.head_hex(),
+            "position": position,
+        });
+        if args.output.is_some() {
+            ui.line(&line)?;
+        } else {
+            eprintln!("{line}");
+        }
+    } else {
+        let to = match &args.output {
+            Some(path) => format!(" to {}", path.display()),
+            None => String::new(),
+        };
+        let text = format!(
+            "exported {}, {} and {}{to} ({}), up to journal entry {}\n\
+             next: export --since {position}",
+            counted(summary.entries, "entry", "entries"),
+            counted(summary.changesets, "changeset", "changesets"),
+            counted(summary.redactions, "redaction", "redactions"),
+            counted(summary.lines, "line", "lines"),
+            summary.position.seq
+        );
+        if args.output.is_some() {
+            writeln!(ui.out, "{text}")?;
+        } else {
+            eprintln!("{text}");
+        }
+    }
+    Ok(Status::Ok)
+}
+
+/// `verify`: an export's hash chain and format, line by line; the first line that does not
+/// hold is a problem found (status 5), as `check` reports one.
+fn verify(ui: &mut Ui<'_>, path: &Path) -> Result<Status, Fail> {
+    let file = open_export(path)?;
+    let name = path.display().to_string();
+    match recover_core::verify_export(file) {
+        Ok(summary) => {
+            let position = summary.position.map(|p| p.to_string());
+            if ui.json {
+                ui.line(&json!({
+                    "ok": true,
+                    "file": name,
+                    "lines": summary.lines,
+                    "exports": summary.exports,
+                    "entries": summary.entries,
+                    "start": summary.start,
+                    "head": summary.head,
+                    "position": position,
+                }))?;
+            } else {
+                writeln!(
+                    ui.out,
+                    "{name}: the hash chain holds: {}, {}, {}",
+                    counted(summary.lines, "line", "lines"),
+                    counted(summary.exports, "export", "exports"),
+                    counted(summary.entries, "entry", "entries")
+                )?;
+                writeln!(ui.out, "starts from  {}", summary.start)?;
+                writeln!(ui.out, "chain head   {}", summary.head)?;
+                if let Some(position) = position {
+                    writeln!(ui.out, "next: export --since {position}")?;
+                }
+            }
+            Ok(Status::Ok)
+        }
+        Err(e) => {
+            let Error::BadExport { line, seq, problem } = &e else {
+                return Err(e.into());
+            };
+            if ui.json {
+                ui.line(&json!({
+                    "ok": false,
+                    "file": name,
+                    "line": line,
+                    "seq": seq,
+                    "problem": problem,
+                    "message": e.to_string(),
+                }))?;
+            } else {
+                writeln!(ui.out, "{name}: the hash chain breaks: {e}")?;
+            }
+            Ok(Status::Problems)
+        }
+    }
+}
+
+/// `compare`: the exported entries the live journal no longer holds unchanged, by seq.
+fn compare<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C, path: &Path) -> Result<Status, Fail> {
+    let report = recover_core::compare(conn, open_export(path)?)?;
+    let status = if report.is_clean() {
+        Status::Ok
+    } else {
+        Status::Problems
+    };
+    if ui.json {
+        let altered: Vec<Value> = report
+            .altered
+            .iter()
+            .map(|(seq, columns)| json!({"seq": seq, "columns": columns}))
+            .collect();
+        ui.line(&json!({
+            "clean": report.is_clean(),
+            "entries": report.entries,
+            "changesets": report.changesets,
+            "altered": altered,
+            "missing": report.missing,
+            "redacted": report.redacted,
+            "changesets_altered": report.changesets_altered,
+        }))?;
+        return Ok(status);
+    }
+    let mut found: Vec<(i64, &str, String)> = report
+        .altered
+        .iter()
+        .map(|(seq, columns)| (*seq, "altered", columns.join(", ")))
+        .chain(
+            report
+                .missing
+                .iter()
+                .map(|seq| (*seq, "missing", String::new())),
+        )
+        .chain(
+            report
+                .redacted
+                .iter()
+                .map(|seq| (*seq, "redacted", String::new())),
+        )
+        .collect();
+    found.sort_by_key(|(seq, _, _)| *seq);
+    writeln!(
+        ui.out,
+        "compared {} and {} of {} with the live journal",
+        counted(report.entries, "entry", "entries"),
+        counted(report.changesets, "changeset", "changesets"),
+        path.display()
+    )?;
+    if !found.is_empty() {
+        let rows = found
+            .into_iter()
+            .map(|(seq, what, columns)| {
+                let style = if what == "redacted" { DIM } else { RED };
+                (
+                    vec![seq.to_string(), what.to_owned(), columns],
+                    vec![(1, style)],
+                )
+            })
+            .collect();
+        ui.styled_table(&["SEQ", "FOUND", "COLUMNS"], rows)?;
+    }
+    for id in &report.changesets_altered {
+        writeln!(ui.out, "changeset {id}: altered or missing")?;
+    }
+    let summary = if report.is_clean() {
+        "clean: no exported entry or changeset was altered or removed".to_owned()
+    } else {
+        format!(
+            "{} altered, {} missing, {} altered or missing since the export",
+            counted(report.altered.len() as u64, "entry", "entries"),
+            report.missing.len(),
+            counted(
+                report.changesets_altered.len() as u64,
+                "changeset",
+                "changesets"
+            ),
+        )
+    };
+    let summary = match report.redacted.len() {
+        0 => summary,
+        n => format!(
+            "{summary}; {} by a recorded redaction since (not tampering)",
+            counted(n as u64, "entry redacted", "entries redacted")
+        ),
+    };
+    writeln!(ui.out, "{summary}")?;
+    Ok(status)
+}
+
+/// `rebuild`: this database's rows and journal from an export, as of a point. The whole file
+/// is verified first, so that a line that does not hold stops it before anything is written.
+fn rebuild<C: JournalConn>(
+    ui: &mut Ui<'_>,
+    conn: &mut C,
+    args: &RebuildArgs,
+) -> Result<Status, Fail> {
+    let (at, label) = match (args.to.at, args.to.seq) {
+        (Some(t), _) => (At::Time(t), format!("its state at {}", time(t))),
+        (_, Some(n)) => (At::Version(n), format!("its state after journal entry {n}")),
+        (None, None) => return Err(Fail::Input("rebuild needs --at or --seq".to_owned())),
+    };
+    let checked = recover_core::verify_export(open_export(&args.file)?)?;
+    let what = format!(
+        "rebuild this database from {} ({}, its hash chain verified) as of {label}",
+        args.file.display(),
+        counted(checked.entries, "entry", "entries")
+    );
+    if !ui.json {
+        writeln!(ui.out, "{what}")?;
+    }
+    confirmed(args.yes, &what)?;
+    let summary = recover_core::rebuild(conn, open_export(&args.file)?, at)?;
+    if ui.json {
+        ui.line(&json!({
+            "command": "rebuild",
+            "applied": true,
+            "rows": summary.rows,
+            "entries": summary.entries,
+            "skipped": summary.skipped,
+            "changesets": summary.changesets,
+            "redactions": summary.redactions,
+        }))?;
+    } else {
+        write!(
+            ui.out,
+            "done: {}, {}, {} and {} written",
+            counted(summary.rows, "row", "rows"),
+            counted(summary.entries, "journal entry", "journal entries"),
+            counted(summary.changesets, "changeset", "changesets"),
+            counted(summary.redactions, "redaction", "redactions")
+        )?;
+        if summary.skipped > 0 {
+            write!(
+                ui.out,
+                " ({} stored already, by an earlier run)",
+                counted(summary.skipped, "entry", "entries")
+            )?;
+        }
+        writeln!(ui.out)?;
+    }
+    Ok(Status::Ok)
+}
+
+/// An export file to read; a missing one is bad input.
+fn open_export(path: &Path) -> Result<File, Fail> {
+    if path.is_dir() {
+        return Err(Fail::Input(format!(
+            "{} is a directory, not an export file",
+            path.display()
+        )));
+    }
+    File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Fail::Input(format!("no export file {}", path.display())),
+        _ => Fail::Io(in_file(path, e)),
+    })
+}
+
+/// An I/O error naming its file.
+fn in_file(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// `n` and a noun, singular for one.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Parses an export position, as `export` prints it (`v1:sqlite:…`).
+fn parse_position(text: &str) -> Result<ExportPosition, String> {
+    text.trim().parse().map_err(|e: Error| e.to_string())
 }
 
 /// The model of `table`, or a message listing the models there are.
@@ -621,7 +1047,7 @@ fn apply<C: JournalConn>(
     if !ui.json {
         ui.written(command, false, None, &would.1, &format!("{what}:"))?;
     }
-    confirmed(confirm, what)?;
+    confirmed(confirm.yes, what)?;
     let id = write(conn)?;
     let entries = dynamic::changeset(conn, id)?;
     let title = format!("done: changeset {}", id.get());
@@ -630,8 +1056,8 @@ fn apply<C: JournalConn>(
 }
 
 /// Asks on the terminal unless `--yes`; refuses without a terminal.
-fn confirmed(confirm: &Confirm, what: &str) -> Result<(), Fail> {
-    if confirm.yes {
+fn confirmed(yes: bool, what: &str) -> Result<(), Fail> {
+    if yes {
         return Ok(());
     }
     let stdin = io::stdin();
@@ -952,6 +1378,7 @@ impl Ui<'_> {
         let (status, kind, message, extra) = match fail {
             Fail::Io(e) => (Status::Failed, "io", e.to_string(), Map::new()),
             Fail::Input(message) => (Status::BadInput, "bad_input", message, Map::new()),
+            Fail::NotFound(message) => (Status::BadInput, "not_found", message, Map::new()),
             Fail::NotConfirmed(message) => {
                 (Status::NotConfirmed, "not_confirmed", message, Map::new())
             }
@@ -983,6 +1410,11 @@ impl Ui<'_> {
                     Error::VersionOutOfRange { .. } => (Status::BadInput, "version_out_of_range"),
                     Error::NotFound { .. } => (Status::BadInput, "not_found"),
                     Error::Unsupported(_) => (Status::BadInput, "unsupported"),
+                    Error::BadPosition { .. } => (Status::BadInput, "bad_position"),
+                    Error::BeforeHorizon { .. } => (Status::BadInput, "before_horizon"),
+                    Error::BadExport { .. } => (Status::BadInput, "bad_export"),
+                    Error::ExportVersion { .. } => (Status::BadInput, "export_version"),
+                    Error::Io(_) => (Status::Failed, "io"),
                     Error::NothingToUndo { .. } => (Status::Failed, "nothing_to_undo"),
                     Error::NothingToRedo { .. } => (Status::Failed, "nothing_to_redo"),
                     Error::NotInstalled(_) => (Status::Failed, "not_installed"),

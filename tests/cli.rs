@@ -67,6 +67,19 @@ fn main() -> ExitCode {
         table_output,
         terminal_asks_and_colours,
     );
+    // Carrying the journal, and keys that name nothing: on SQLite (the rebuild case makes a
+    // second SQLite file as its target).
+    cases!(
+        "sqlite",
+        common::sqlite_file,
+        sqlite_url,
+        export_then_verify,
+        verify_names_a_tampered_line,
+        compare_reports_hand_edits_by_seq,
+        rebuild_into_an_empty_database,
+        export_since_takes_only_new_entries,
+        keys_naming_nothing_are_bad_input
+    );
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
@@ -161,13 +174,7 @@ impl<C: TestDb> Db<C> {
 
     /// Runs the command line on this database, with no terminal.
     fn cli(&self, args: &[&str]) -> Run {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .env("RECOVER_CLI_CHILD", self.backend)
-            .env_remove("DATABASE_URL")
-            .args(["--database-url", &self.url])
-            .args(args);
-        run(command)
+        cli(self.backend, Some(&self.url), args)
     }
 
     /// The rows and the journal, to check that nothing was written.
@@ -205,6 +212,67 @@ impl<C: TestDb> Db<C> {
             .and_then(|e| e["seq"].as_i64())
             .unwrap_or_else(|| panic!("no {op} entry of {table} {key}"))
     }
+}
+
+/// Runs the command line on the database at `url` (none: no `--database-url`, no
+/// `DATABASE_URL`), with no terminal.
+fn cli(backend: &str, url: Option<&str>, args: &[&str]) -> Run {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .env("RECOVER_CLI_CHILD", backend)
+        .env_remove("DATABASE_URL");
+    if let Some(url) = url {
+        command.args(["--database-url", url]);
+    }
+    command.args(args);
+    run(command)
+}
+
+/// A file in the temporary directory (an export), removed when the test ends.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("rt_{name}_{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap()
+    }
+
+    /// Each line, as JSON.
+    fn lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The lines of an export of one type.
+fn of_type<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|l| l["type"] == kind).collect()
+}
+
+/// The position a table-format `export` printed to resume from.
+fn next_position(printed: &str) -> String {
+    printed
+        .lines()
+        .find_map(|l| l.strip_prefix("next: export --since "))
+        .unwrap_or_else(|| panic!("no position in {printed:?}"))
+        .to_owned()
 }
 
 fn run(mut command: Command) -> Run {
@@ -709,4 +777,477 @@ fn terminal_asks_and_colours<C: TestDb>(db: &mut Db<C>) {
     let diff = on_terminal(&format!("diff {update}"), "");
     assert!(diff.stdout.contains("\x1b[31m100\x1b[0m"), "{diff:?}");
     assert!(diff.stdout.contains("\x1b[32m50\x1b[0m"), "{diff:?}");
+}
+
+/// `export` writes every entry to a file with the position to resume from; `verify` (no
+/// database needed) finds its chain whole; to standard output, the summary goes to stderr.
+fn export_then_verify<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let file = TempFile::new("export_then_verify");
+    let export = db.cli(&["export", "--output", file.path()]);
+    assert_eq!(export.status, OK, "{export:?}");
+    let lines = file.lines();
+    assert_eq!(lines[0]["type"], "header", "{lines:?}");
+    assert_eq!(lines[0]["after"], Value::Null);
+    let end = lines.last().unwrap();
+    assert_eq!(end["type"], "end");
+    let journal = db.conn().journal_rows();
+    let entries = of_type(&lines, "entry");
+    let seqs: Vec<i64> = entries.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, journal.iter().map(|r| r.seq).collect::<Vec<_>>());
+    let update = journal.iter().find(|r| r.op == "update").unwrap();
+    let exported = entries.iter().find(|e| e["seq"] == update.seq).unwrap();
+    assert_eq!(
+        (&exported["actor"], &exported["reason"]),
+        (&json!("bob"), &json!("ticket 42"))
+    );
+    assert_eq!(
+        exported["after_image"]
+            .as_str()
+            .map(|t| serde_json::from_str(t).unwrap()),
+        update.after()
+    );
+    let position = end["position"].as_str().unwrap();
+    assert!(
+        position.starts_with(&format!("v1:{}:", db.backend)),
+        "{end}"
+    );
+    assert!(export.stdout.contains("exported 5 entries"), "{export:?}");
+    assert_eq!(next_position(&export.stdout), position, "{export:?}");
+    assert_eq!(export.stderr, "", "{export:?}");
+
+    // The chain holds; no database is needed to say so.
+    let verify = cli(db.backend, None, &["verify", file.path()]);
+    assert_eq!(verify.status, OK, "{verify:?}");
+    assert!(verify.stdout.contains("the hash chain holds"), "{verify:?}");
+    assert!(verify.stdout.contains("5 entries"), "{verify:?}");
+    let verify = db.cli(&["--format", "json", "verify", file.path()]).one();
+    assert_eq!(
+        (&verify["ok"], &verify["exports"], &verify["entries"]),
+        (&json!(true), &json!(1), &json!(5))
+    );
+    assert_eq!(verify["head"], end["hash"]);
+    assert_eq!(verify["start"], "0".repeat(64));
+    assert_eq!(verify["position"], position);
+
+    // The JSON summary, the file replaced by a new export.
+    let summary = db.cli(&["--format", "json", "export", "--output", file.path()]);
+    assert_eq!(summary.status, OK, "{summary:?}");
+    let summary = summary.one();
+    let lines = file.lines();
+    assert_eq!(
+        (
+            &summary["entries"],
+            &summary["changesets"],
+            &summary["redactions"]
+        ),
+        (
+            &json!(5),
+            &json!(of_type(&lines, "changeset").len()),
+            &json!(0)
+        )
+    );
+    assert_eq!(summary["lines"], lines.len());
+    assert_eq!(summary["position"], lines.last().unwrap()["position"]);
+    assert_eq!(summary["seq"], *seqs.last().unwrap());
+    assert_eq!(of_type(&lines, "header").len(), 1, "replaced, not appended");
+
+    // To standard output: the export alone there, the position on standard error.
+    let out = db.cli(&["export"]);
+    assert_eq!(out.status, OK, "{out:?}");
+    let lines = out.json();
+    assert_eq!(of_type(&lines, "entry").len(), 5);
+    assert_eq!(lines.last().unwrap()["type"], "end");
+    assert_eq!(
+        next_position(&out.stderr),
+        lines.last().unwrap()["position"],
+        "{out:?}"
+    );
+    std::fs::write(&file.0, &out.stdout).unwrap();
+    assert_eq!(db.cli(&["verify", file.path()]).status, OK);
+    let out = db.cli(&["--format", "json", "export"]);
+    let summary: Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    assert_eq!(summary["position"], out.json().last().unwrap()["position"]);
+}
+
+/// An export edited after the fact: `verify` names the first line that does not hold.
+fn verify_names_a_tampered_line<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let file = TempFile::new("verify_names_a_tampered_line");
+    assert_eq!(db.cli(&["export", "--output", file.path()]).status, OK);
+    let text = file.text();
+    let (at, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(r#""type":"entry""#) && l.contains(r#""actor":"bob""#))
+        .unwrap();
+    let seq = serde_json::from_str::<Value>(line).unwrap()["seq"].clone();
+    let tampered = line.replace(r#""actor":"bob""#, r#""actor":"eve""#);
+    std::fs::write(&file.0, text.replacen(line, &tampered, 1)).unwrap();
+
+    let verify = db.cli(&["verify", file.path()]);
+    assert_eq!(verify.status, PROBLEMS, "{verify:?}");
+    let named = format!("export line {} (journal entry {seq})", at + 1);
+    assert!(verify.stdout.contains(&named), "{named}: {verify:?}");
+    assert!(
+        verify.stdout.contains("the hash does not match"),
+        "{verify:?}"
+    );
+    let verify = db.cli(&["--format", "json", "verify", file.path()]);
+    assert_eq!(verify.status, PROBLEMS, "{verify:?}");
+    let verify = verify.one();
+    assert_eq!(
+        (&verify["ok"], &verify["line"], &verify["seq"]),
+        (&json!(false), &json!(at + 1), &seq)
+    );
+
+    // Cut before its end line: the line after the last is named.
+    let cut: Vec<&str> = text.lines().collect();
+    std::fs::write(&file.0, cut[..cut.len() - 1].join("\n") + "\n").unwrap();
+    let verify = db.cli(&["verify", file.path()]);
+    assert_eq!(verify.status, PROBLEMS, "{verify:?}");
+    assert!(
+        verify
+            .stdout
+            .contains(&format!("export line {}", cut.len())),
+        "{verify:?}"
+    );
+    assert!(verify.stdout.contains("cut"), "{verify:?}");
+
+    // No such file: bad input.
+    let missing = db.cli(&["verify", "/nonexistent/journal.jsonl"]);
+    assert_eq!(missing.status, BAD_INPUT, "{missing:?}");
+    assert!(missing.stderr.contains("no export file"), "{missing:?}");
+}
+
+/// The live journal edited by hand after an export: `compare` names the entries by seq; a
+/// recorded redaction is reported as one, and is not tampering.
+fn compare_reports_hand_edits_by_seq<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let file = TempFile::new("compare_reports_hand_edits_by_seq");
+    assert_eq!(db.cli(&["export", "--output", file.path()]).status, OK);
+    let clean = db.cli(&["compare", file.path()]);
+    assert_eq!(clean.status, OK, "{clean:?}");
+    assert!(clean.stdout.contains("compared 5 entries"), "{clean:?}");
+    assert!(clean.stdout.contains("clean"), "{clean:?}");
+
+    let update = db.seq_of("accounts", "1", "update");
+    let delete = db.seq_of("accounts", "2", "delete");
+    db.conn().exec(&format!(
+        "UPDATE recover_journal SET actor = 'mallory' WHERE seq = {update}"
+    ));
+    db.conn()
+        .exec(&format!("DELETE FROM recover_journal WHERE seq = {delete}"));
+    let compare = db.cli(&["--format", "json", "compare", file.path()]);
+    assert_eq!(compare.status, PROBLEMS, "{compare:?}");
+    let report = compare.one();
+    assert_eq!(report["clean"], false);
+    assert_eq!(
+        report["altered"],
+        json!([{"seq": update, "columns": ["actor"]}])
+    );
+    assert_eq!(report["missing"], json!([delete]));
+    assert_eq!(report["redacted"], json!([]));
+    let compare = db.cli(&["compare", file.path()]);
+    assert_eq!(compare.status, PROBLEMS, "{compare:?}");
+    let rows: Vec<Vec<&str>> = compare
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|cells: &Vec<&str>| cells.len() > 1 && cells[1] != "entries")
+        .collect();
+    assert!(
+        rows.contains(&vec![&update.to_string()[..], "altered", "actor"]),
+        "{compare:?}"
+    );
+    assert!(
+        rows.contains(&vec![&delete.to_string()[..], "missing"]),
+        "{compare:?}"
+    );
+
+    // A redaction since a new export: reported by seq, and clean.
+    assert_eq!(db.cli(&["export", "--output", file.path()]).status, OK);
+    Journal::new()
+        .redact::<Account>(db.conn(), &1, &["note"])
+        .unwrap();
+    let compare = db.cli(&["--format", "json", "compare", file.path()]);
+    assert_eq!(compare.status, OK, "{compare:?}");
+    let report = compare.one();
+    assert_eq!(report["clean"], true);
+    assert!(
+        report["redacted"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(update)),
+        "{report}"
+    );
+    assert_eq!(
+        (&report["altered"], &report["missing"]),
+        (&json!([]), &json!([]))
+    );
+}
+
+/// `rebuild` fills a database whose tables the test created (empty, no journal) with the
+/// source's rows and journal, as of a seq or a time; it asks first, refuses a point before the
+/// export, and a second run writes nothing.
+fn rebuild_into_an_empty_database(db: &mut Db<diesel::SqliteConnection>) {
+    db.bank();
+    let update = db.seq_of("accounts", "1", "update").to_string();
+    // A changeset of two changes (recover_changesets holds a row for it).
+    Journal::new()
+        .actor("batch")
+        .changeset(db.conn(), |tx| {
+            tx.update(&Account::new(1, "ann", 60))?;
+            tx.insert(&Account::new(3, "cat", 30))?;
+            Ok(())
+        })
+        .unwrap();
+    let file = TempFile::new("rebuild_into_an_empty_database");
+    assert_eq!(db.cli(&["export", "--output", file.path()]).status, OK);
+    let mut target = common::sqlite_file("rebuild_into_an_empty_database_target", false);
+    let url = target.path.clone().unwrap();
+    let rebuild = |args: &[&str]| cli("sqlite", Some(&url), args);
+    let installed = |conn: &mut diesel::SqliteConnection| {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM sqlite_master WHERE name = 'recover_journal')",
+        ))
+        .get_result::<i64>(conn)
+        .unwrap()
+            == 1
+    };
+
+    // No terminal, no --yes: refused, nothing written.
+    let refused = rebuild(&["rebuild", file.path(), "--at", "2999-01-01"]);
+    assert_eq!(refused.status, NOT_CONFIRMED, "{refused:?}");
+    assert!(refused.stderr.contains("--yes"), "{refused:?}");
+    assert!(!installed(&mut target.conn), "nothing written");
+    // A tampered file: refused before anything is written.
+    let tampered = TempFile::new("rebuild_into_an_empty_database_tampered");
+    std::fs::write(&tampered.0, file.text().replacen("ann", "eve", 1)).unwrap();
+    let bad = rebuild(&["rebuild", tampered.path(), "--at", "2999-01-01", "--yes"]);
+    assert_eq!(bad.status, BAD_INPUT, "{bad:?}");
+    assert!(bad.stderr.contains("export line 2"), "{bad:?}");
+    assert!(!installed(&mut target.conn), "nothing written");
+
+    // Everything, as of a time after the last change.
+    let done = rebuild(&[
+        "--format",
+        "json",
+        "rebuild",
+        file.path(),
+        "--at",
+        "2999-01-01",
+        "--yes",
+    ]);
+    assert_eq!(done.status, OK, "{done:?}");
+    let summary = done.one();
+    assert_eq!(
+        (
+            &summary["rows"],
+            &summary["entries"],
+            &summary["changesets"]
+        ),
+        (&json!(3), &json!(7), &json!(1)),
+        "ann, cat and the membership (ben is deleted); one changeset row"
+    );
+    assert_eq!(target.conn.account(3), Some(Account::new(3, "cat", 30)));
+    assert_eq!(target.conn.accounts(), db.conn().accounts());
+    assert_eq!(target.conn.memberships(), db.conn().memberships());
+    assert_eq!(target.conn.journal_rows(), db.conn().journal_rows());
+    // Resumable: a second run writes nothing.
+    let again = rebuild(&[
+        "--format",
+        "json",
+        "rebuild",
+        file.path(),
+        "--at",
+        "2999-01-01",
+        "-y",
+    ]);
+    assert_eq!(again.status, OK, "{again:?}");
+    let again = again.one();
+    assert_eq!(
+        (&again["rows"], &again["entries"], &again["skipped"]),
+        (&json!(0), &json!(0), &json!(7))
+    );
+
+    // As of bob's update (a journal seq), in a table: ben is still there, ann has 50.
+    let mut earlier = common::sqlite_file("rebuild_into_an_empty_database_earlier", false);
+    let url = earlier.path.clone().unwrap();
+    let done = cli(
+        "sqlite",
+        Some(&url),
+        &["rebuild", file.path(), "--seq", &update, "--yes"],
+    );
+    assert_eq!(done.status, OK, "{done:?}");
+    assert!(
+        done.stdout
+            .contains(&format!("as of its state after journal entry {update}")),
+        "{done:?}"
+    );
+    assert!(
+        done.stdout
+            .contains("done: 2 rows, 3 journal entries, 0 changesets and 0 redactions written"),
+        "{done:?}"
+    );
+    let mut ann = Account::new(1, "ann", 50);
+    ann.note = Some("withdrew 50".into());
+    assert_eq!(earlier.conn.accounts(), [ann, Account::new(2, "ben", 250)]);
+    assert_eq!(earlier.conn.journal_rows(), db.conn().journal_rows()[..3]);
+
+    // Before the export's first entry: bad input naming the earliest point.
+    let mut empty = common::sqlite_file("rebuild_into_an_empty_database_empty", false);
+    let url = empty.path.clone().unwrap();
+    let early = cli(
+        "sqlite",
+        Some(&url),
+        &["rebuild", file.path(), "--at", "2000-01-01", "--yes"],
+    );
+    assert_eq!(early.status, BAD_INPUT, "{early:?}");
+    assert!(early.stderr.contains("earliest point"), "{early:?}");
+    assert_eq!(empty.conn.accounts(), []);
+    let neither = cli("sqlite", Some(&url), &["rebuild", file.path(), "--yes"]);
+    assert_eq!(neither.status, BAD_INPUT, "{neither:?}");
+}
+
+/// `export --since` the printed position: only the entries recorded since, continuing the
+/// chain, to a file of its own, to standard output, or appended to the first file.
+fn export_since_takes_only_new_entries<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let file = TempFile::new("export_since_takes_only_new_entries");
+    let first = db.cli(&["--format", "json", "export", "--output", file.path()]);
+    assert_eq!(first.status, OK, "{first:?}");
+    let first = first.one();
+    let position = first["position"].as_str().unwrap().to_owned();
+    let journal = Journal::new().actor("dan");
+    journal
+        .insert(db.conn(), &Account::new(3, "cat", 30))
+        .unwrap();
+    journal
+        .update(db.conn(), &Account::new(3, "cat", 35))
+        .unwrap();
+
+    let own = TempFile::new("export_since_takes_only_new_entries_next");
+    let next = db.cli(&["export", "--since", &position, "--output", own.path()]);
+    assert_eq!(next.status, OK, "{next:?}");
+    assert!(next.stdout.contains("exported 2 entries"), "{next:?}");
+    let lines = own.lines();
+    assert_eq!(
+        lines[0]["after"], position,
+        "its header names where it continues"
+    );
+    let entries = of_type(&lines, "entry");
+    assert_eq!(entries.len(), 2, "{lines:?}");
+    assert!(entries
+        .iter()
+        .all(|e| e["actor"] == "dan" && e["seq"].as_i64() > first["seq"].as_i64()));
+
+    let out = db.cli(&["export", "--since", &position]);
+    assert_eq!(out.status, OK, "{out:?}");
+    assert_eq!(of_type(&out.json(), "entry").len(), 2);
+    assert!(out.stderr.contains("exported 2 entries"), "{out:?}");
+
+    // Appended to the first file: one chain of two exports.
+    let appended = db.cli(&["export", "--since", &position, "--output", file.path()]);
+    assert_eq!(appended.status, OK, "{appended:?}");
+    let verify = db.cli(&["--format", "json", "verify", file.path()]).one();
+    assert_eq!(
+        (&verify["ok"], &verify["exports"], &verify["entries"]),
+        (&json!(true), &json!(2), &json!(7))
+    );
+    // Nothing new since: an empty export, the chain still whole.
+    let last = next_position(&appended.stdout);
+    let none = db.cli(&[
+        "--format",
+        "json",
+        "export",
+        "--since",
+        &last,
+        "-o",
+        file.path(),
+    ]);
+    assert_eq!(none.one()["entries"], 0, "{none:?}");
+    let verify = db.cli(&["--format", "json", "verify", file.path()]).one();
+    assert_eq!(
+        (&verify["ok"], &verify["exports"]),
+        (&json!(true), &json!(3))
+    );
+
+    // A position that is not one: bad input, nothing written.
+    let before = file.text();
+    let bad = db.cli(&["export", "--since", "v1:sqlite:x", "-o", file.path()]);
+    assert_eq!(bad.status, BAD_INPUT, "{bad:?}");
+    assert!(bad.stderr.contains("export position"), "{bad:?}");
+    assert_eq!(file.text(), before);
+}
+
+/// `log`, `undo`, `redo` and `restore` of a key with no journal entries: bad input, each
+/// saying so; an empty page or nothing left to undo of a key that has entries is not.
+fn keys_naming_nothing_are_bad_input<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let state = db.state();
+    for (args, message) in [
+        (
+            &["log", "accounts", "99"][..],
+            "nothing matched: accounts 99 has no journal entries",
+        ),
+        (
+            &["log", "memberships", r#"[8, "acme"]"#, "--since", "1h"],
+            r#"nothing matched: memberships [8,"acme"]"#,
+        ),
+        (
+            &["undo", "accounts", "99", "--yes"],
+            "accounts 99: no such row",
+        ),
+        (
+            &["undo", "accounts", "99", "--dry-run"],
+            "accounts 99: no such row",
+        ),
+        (
+            &["redo", "accounts", "99", "--yes"],
+            "accounts 99: no such row",
+        ),
+        (
+            &["restore", "accounts", "99", "--version", "1", "--yes"],
+            "accounts 99: no such row",
+        ),
+    ] {
+        let run = db.cli(args);
+        assert_eq!(run.status, BAD_INPUT, "{args:?}: {run:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {run:?}");
+        assert_eq!(run.stdout, "", "{args:?}: {run:?}");
+        let mut json = vec!["--format", "json"];
+        json.extend_from_slice(args);
+        let run = db.cli(&json);
+        assert_eq!(run.status, BAD_INPUT, "{args:?}: {run:?}");
+        assert_eq!(run.one()["error"], "not_found", "{args:?}: {run:?}");
+    }
+    assert_eq!(db.state(), state, "nothing written");
+
+    // A key with entries: an empty page is no error; nothing left to undo is a failure.
+    let future = db.cli(&[
+        "--format",
+        "json",
+        "log",
+        "accounts",
+        "1",
+        "--since",
+        "2999-01-01",
+    ]);
+    assert_eq!(
+        (future.status, future.stdout.as_str()),
+        (OK, ""),
+        "{future:?}"
+    );
+    let first = db.seq_of("accounts", "1", "insert").to_string();
+    let past = db.cli(&["log", "accounts", "1", "--before", &first]);
+    assert_eq!(past.status, OK, "{past:?}");
+    let membership = r#"[7,"acme"]"#;
+    assert_eq!(
+        db.cli(&["undo", "memberships", membership, "--yes"]).status,
+        OK
+    );
+    let nothing = db.cli(&["undo", "memberships", membership, "--yes"]);
+    assert_eq!(nothing.status, FAILED, "{nothing:?}");
+    assert!(nothing.stderr.contains("nothing to undo"), "{nothing:?}");
 }
