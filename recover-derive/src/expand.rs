@@ -463,6 +463,8 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
                 ::core::result::Result::Ok(#to_rows)
             }
 
+            // Used by bulk calls only: instantiated where one is (see `inline`).
+            #[inline]
             fn load_rows(
                 &mut self,
                 keys: &[<#ident as ::recover::__private::Recoverable>::Key],
