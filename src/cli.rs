@@ -45,7 +45,9 @@
 //! Writes (`undo`, `redo`, `restore`, `undo-changeset`, `prune`) first work out what they would
 //! change, in a transaction that is rolled back, and show it; `--dry-run` stops there. Then
 //! they ask for confirmation on a terminal, unless given `--yes`; without a terminal and without
-//! `--yes` they refuse. They are recorded with `--actor` and `--reason`. A row changed outside
+//! `--yes` they refuse. They are recorded with `--actor` (by default the operating-system user:
+//! `$USER`, else `$LOGNAME`, else `%USERNAME%`; each written entry shows it) and `--reason`. A
+//! row changed outside
 //! recover is a conflict: both images and the differing columns are shown, and nothing is
 //! written unless given `--force`.
 //!
@@ -358,7 +360,8 @@ struct RestoreArgs {
 
 #[derive(Args)]
 struct WriteArgs {
-    /// Who makes the change (stored in the journal)
+    /// Who makes the change (stored in the journal); default: the operating-system user
+    /// ($USER, else $LOGNAME, else %USERNAME%)
     #[arg(long)]
     actor: Option<String>,
     /// Why (stored in the journal)
@@ -381,11 +384,20 @@ struct Confirm {
     dry_run: bool,
 }
 
+/// The operating-system user running the command, for a write's actor: `$USER`, else
+/// `$LOGNAME`, else `%USERNAME%`; none when none is set (or set empty).
+fn os_user() -> Option<String> {
+    ["USER", "LOGNAME", "USERNAME"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|user| !user.is_empty())
+}
+
 impl WriteArgs {
     fn journal(&self) -> Journal {
         let mut journal = Journal::new();
-        if let Some(actor) = &self.actor {
-            journal = journal.actor(actor.as_str());
+        if let Some(actor) = self.actor.clone().or_else(os_user) {
+            journal = journal.actor(actor);
         }
         if let Some(reason) = &self.reason {
             journal = journal.reason(reason.as_str());

@@ -78,7 +78,8 @@ fn main() -> ExitCode {
         compare_reports_hand_edits_by_seq,
         rebuild_into_an_empty_database,
         export_since_takes_only_new_entries,
-        keys_naming_nothing_are_bad_input
+        keys_naming_nothing_are_bad_input,
+        a_write_without_actor_records_the_os_user
     );
 
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -220,7 +221,12 @@ fn cli(backend: &str, url: Option<&str>, args: &[&str]) -> Run {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .env("RECOVER_CLI_CHILD", backend)
-        .env_remove("DATABASE_URL");
+        .env_remove("DATABASE_URL")
+        // No operating-system user: a write without --actor records none (see
+        // `a_write_without_actor_records_the_os_user`).
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("USERNAME");
     if let Some(url) = url {
         command.args(["--database-url", url]);
     }
@@ -1250,4 +1256,31 @@ fn keys_naming_nothing_are_bad_input<C: TestDb>(db: &mut Db<C>) {
     let nothing = db.cli(&["undo", "memberships", membership, "--yes"]);
     assert_eq!(nothing.status, FAILED, "{nothing:?}");
     assert!(nothing.stderr.contains("nothing to undo"), "{nothing:?}");
+}
+
+/// A write without `--actor` records the operating-system user (`$USER`), and its output shows
+/// it; with `--actor`, that name; with no user in the environment, none.
+fn a_write_without_actor_records_the_os_user<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .env("RECOVER_CLI_CHILD", db.backend)
+        .env("USER", "opsuser")
+        .args(["--database-url", &db.url])
+        .args(["--format", "json", "undo", "accounts", "1", "--yes"]);
+    let undo = run(command);
+    assert_eq!(undo.status, OK, "{undo:?}");
+    assert_eq!(undo.one()["entries"][0]["actor"], json!("opsuser"));
+    let newest = db.cli(&["--format", "json", "log", "--limit", "1"]).one();
+    assert_eq!(
+        (&newest["op"], &newest["actor"]),
+        (&json!("undo"), &json!("opsuser"))
+    );
+    // No user in the environment (the helper removes it): no actor, as before.
+    assert_eq!(db.cli(&["redo", "accounts", "1", "--yes"]).status, OK);
+    let newest = db.cli(&["--format", "json", "log", "--limit", "1"]).one();
+    assert_eq!(
+        (&newest["op"], &newest["actor"]),
+        (&json!("redo"), &json!(null))
+    );
 }
