@@ -471,7 +471,7 @@ fn execute<C: JournalConn>(cli: &Cli, ui: &mut Ui<'_>) -> Result<Status, Fail> {
         }
         Command::Deleted { table, page } => {
             let entries = model::<C>(table)?.deleted(conn, page.before, page.limit)?;
-            ui.entries(&entries)?;
+            ui.deleted(&entries)?;
             Ok(Status::Ok)
         }
         Command::Changeset { id } => {
@@ -1247,6 +1247,34 @@ impl Ui<'_> {
             "REASON",
         ];
         self.table(&header, rows)
+    }
+
+    /// The removals `deleted` lists, each with what the row held (`column=value, ..`), so
+    /// that one can be picked to restore.
+    fn deleted(&mut self, entries: &[JournalEntry]) -> io::Result<()> {
+        if self.json {
+            return entries.iter().try_for_each(|e| self.line(&entry_json(e)));
+        }
+        let rows = entries
+            .iter()
+            .map(|e| {
+                let held = e.before.as_ref().map(|row| {
+                    row.iter()
+                        .map(|(column, value)| format!("{column}={value}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                vec![
+                    e.seq.to_string(),
+                    e.recorded_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                    e.key.clone(),
+                    e.actor.clone().unwrap_or_default(),
+                    e.reason.clone().unwrap_or_default(),
+                    held.unwrap_or_default(),
+                ]
+            })
+            .collect();
+        self.table(&["SEQ", "TIME", "KEY", "ACTOR", "REASON", "ROW"], rows)
     }
 
     /// One entry: every column before and after (`show`), or the changed ones (`diff`).

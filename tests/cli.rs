@@ -730,6 +730,22 @@ fn table_output<C: TestDb>(db: &mut Db<C>) {
     let show = db.cli(&["show", &update]);
     assert!(show.stdout.contains("by bob: ticket 42"), "{show:?}");
     assert_eq!(show.stdout.lines().count(), 3 + 5, "{show:?}");
+    // What a deleted row held, to pick one to restore.
+    let deleted = db.cli(&["deleted", "accounts"]);
+    assert_eq!(deleted.status, OK, "{deleted:?}");
+    let lines: Vec<&str> = deleted.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("SEQ") && lines[0].contains("ROW"),
+        "{deleted:?}"
+    );
+    assert_eq!(lines.len(), 2, "{deleted:?}");
+    assert!(
+        lines[1].contains("bob")
+            && lines[1].contains("ticket 42")
+            && lines[1].contains(r#"owner="ben""#)
+            && lines[1].contains("balance=250"),
+        "{deleted:?}"
+    );
 }
 
 /// On a terminal (a pseudo-terminal from util-linux's `script`): a write asks, and does nothing
