@@ -117,3 +117,38 @@ fn mysql_a_transaction_whose_mark_is_gone_commits_nothing() {
         .unwrap();
     assert_eq!(note.as_deref(), Some("plain"));
 }
+
+/// A journal installed before `recover_marks` existed: a top-level call creates the table (its
+/// transaction has done nothing yet) and goes on; inside a caller's transaction, where its DDL
+/// would commit the caller's work, the call refuses as `NotInstalled` and writes nothing; the
+/// caller's transaction goes on. `install` creates the table again.
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_a_journal_without_its_marks_table() {
+    let mut db = common::mysql("retry_no_marks", true);
+    let conn = &mut db.conn;
+    let journal = Journal::new();
+    conn.exec("DROP TABLE recover_marks");
+    journal.insert(conn, &Account::new(1, "ann", 10)).unwrap();
+    assert_eq!(conn.journal_rows().len(), 1);
+
+    conn.exec("DROP TABLE recover_marks");
+    let before = conn.journal_rows();
+    let caller = conn.transaction::<_, Error, _>(|conn| {
+        let refused = journal.update(conn, &Account::new(1, "ann", 99));
+        assert!(
+            matches!(refused, Err(Error::NotInstalled(_))),
+            "{refused:?}"
+        );
+        conn.exec("UPDATE accounts SET note = 'caller' WHERE id = 1");
+        Ok(())
+    });
+    caller.unwrap();
+    let mut expected = Account::new(1, "ann", 10);
+    expected.note = Some("caller".into());
+    assert_eq!(conn.account(1), Some(expected));
+    assert_eq!(conn.journal_rows(), before);
+    recover::install(conn).unwrap();
+    journal.update(conn, &Account::new(1, "ann", 11)).unwrap();
+    assert_eq!(conn.journal_rows().len(), 2);
+}
