@@ -12,8 +12,10 @@ mod clock;
 mod codec;
 mod error;
 mod image;
-// storage: the journal's tables, SQL per backend, capture triggers per backend.
+// storage: the journal's tables, SQL per backend, capture triggers per backend, and the
+// statements on a model's rows.
 mod backend;
+mod row_access;
 mod schema;
 mod triggers;
 // the model: what the derive implements, a model's rows and keys as journal text, and its
@@ -72,8 +74,9 @@ pub use table::Progress;
 pub mod __private {
     pub use crate::backend::Uncached;
     pub use crate::image::{ImageReader, ImageWriter};
-    pub use crate::model::{BulkChanges, BulkFilter, SkippedDefault, UpdateWhere};
+    pub use crate::model::{load_row, BulkChanges, BulkFilter, SkippedDefault, UpdateWhere};
     pub use crate::registry::Registration;
+    pub use crate::row_access::{no_such_column, RowReader, RowShape};
     pub use crate::row_image::decode_untrusted;
     pub use crate::triggers::{KindOf, SqlKind, ViaKnownKind, ViaOtherKind};
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};

@@ -11,9 +11,17 @@ use diesel::{Connection, QueryResult, QuerySource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use std::any::Any;
+use std::marker::PhantomData;
+
+use diesel::deserialize::{self, FromSqlRow};
+use diesel::row::Row;
+use diesel::sql_types::Untyped;
+
 use crate::backend::{JournalConn, SqlOnEveryBackend};
 use crate::error::Error;
 use crate::image::{ImageColumn, ImageReader, ImageWriter};
+use crate::row_access::{self, RowAccess, RowReader, RowShape, Statement};
 use crate::triggers::{SqlKind, TriggerSpec};
 
 /// A Diesel model whose changes `recover` can journal and revert.
@@ -23,7 +31,7 @@ use crate::triggers::{SqlKind, TriggerSpec};
 pub trait Recoverable: Sized + 'static {
     /// The primary key: the key field's type, or the tuple of the key fields' types in
     /// `primary_key(..)` order.
-    type Key: Serialize + DeserializeOwned + Clone + std::fmt::Debug;
+    type Key: Serialize + DeserializeOwned + Clone + std::fmt::Debug + 'static;
 
     /// The model's Diesel table (`accounts::table`): what `update_where` and `delete_where`
     /// filters and changesets are checked against.
@@ -37,6 +45,10 @@ pub trait Recoverable: Sized + 'static {
 
     /// The SQL names of the key columns, in the key's order (`primary_key(..)`).
     const KEY_COLUMNS: &'static [&'static str];
+
+    /// The row's columns as the engine writes its statements.
+    #[doc(hidden)]
+    const ROW: RowShape;
 
     /// What each image column's SQL type asks of a capture trigger, in `COLUMNS` order.
     #[doc(hidden)]
@@ -57,22 +69,55 @@ pub trait Recoverable: Sized + 'static {
 ///
 /// Public operations take `conn: &mut impl RowStore<T>`, so that `journal.undo::<Account>(..)`
 /// names the model alone.
+///
+/// The model gives its table, and binds and reads its columns one by one; recover's engine
+/// (compiled once per backend) writes and runs the statements.
 pub trait RowStore<T: Recoverable>: JournalConn {
-    /// Reads the row (locking it on PostgreSQL and MySQL).
+    /// Writes the table's name, as Diesel does (schema and quoting included).
     #[doc(hidden)]
-    fn load_row(&mut self, key: &T::Key) -> diesel::QueryResult<Option<T>>;
+    fn walk_table(out: AstPass<'_, '_, Self::Backend>) -> QueryResult<()>;
+    /// Binds the row's field of this index (in `Recoverable::ROW.columns` order).
+    #[doc(hidden)]
+    fn bind_field<'b>(
+        row: &'b T,
+        field: usize,
+        out: &mut AstPass<'_, 'b, Self::Backend>,
+    ) -> QueryResult<()>;
+    /// Binds the key's part at this position (in `primary_key(..)` order).
+    #[doc(hidden)]
+    fn bind_key<'b>(
+        key: &'b T::Key,
+        position: usize,
+        out: &mut AstPass<'_, 'b, Self::Backend>,
+    ) -> QueryResult<()>;
+    /// Reads a row of every column, in field order.
+    #[doc(hidden)]
+    fn read_row(row: &mut RowReader<'_, Self::Backend>) -> deserialize::Result<T>;
+
+    /// Reads the row (locking it on PostgreSQL and MySQL): [`load_row`], which only a
+    /// concrete connection type can name.
+    #[doc(hidden)]
+    fn load_row(&mut self, key: &T::Key) -> QueryResult<Option<T>>;
     /// Inserts every column.
     #[doc(hidden)]
-    fn insert_row(&mut self, row: &T) -> diesel::QueryResult<usize>;
+    fn insert_row(&mut self, row: &T) -> QueryResult<usize> {
+        row_access::execute(self, &access::<T, Self>(), Statement::Insert, row)
+    }
     /// Writes every non-key column (skipped ones included).
     #[doc(hidden)]
-    fn update_row(&mut self, row: &T) -> diesel::QueryResult<usize>;
+    fn update_row(&mut self, row: &T) -> QueryResult<usize> {
+        update_fields(self, row, T::ROW.updated)
+    }
     /// Writes the non-key image columns, leaving skipped columns as they are.
     #[doc(hidden)]
-    fn restore_row(&mut self, row: &T) -> diesel::QueryResult<usize>;
+    fn restore_row(&mut self, row: &T) -> QueryResult<usize> {
+        update_fields(self, row, T::ROW.restored)
+    }
     /// Deletes the row.
     #[doc(hidden)]
-    fn delete_row(&mut self, key: &T::Key) -> diesel::QueryResult<usize>;
+    fn delete_row(&mut self, key: &T::Key) -> QueryResult<usize> {
+        row_access::execute(self, &access::<T, Self>(), Statement::Delete, key)
+    }
     /// Reads (and locks) every row `filter` matches, in key order.
     #[doc(hidden)]
     fn load_where<F: BulkFilter<T>>(&mut self, filter: F) -> diesel::QueryResult<Vec<T>>;
@@ -89,6 +134,98 @@ pub trait RowStore<T: Recoverable>: JournalConn {
     /// `DELETE .. WHERE filter`; returns the number of rows deleted.
     #[doc(hidden)]
     fn delete_where<F: BulkFilter<T>>(&mut self, filter: F) -> diesel::QueryResult<usize>;
+}
+
+/// `T`'s table on `C`, as the engine reaches it.
+fn access<T: Recoverable, C: RowStore<T>>() -> RowAccess<C::Backend> {
+    RowAccess {
+        shape: T::ROW,
+        table: C::walk_table,
+        bind_field: bind_field::<T, C>,
+        bind_key: bind_key::<T, C>,
+        lock: C::LOCKING_READ,
+    }
+}
+
+/// Reads the row with this key (locking it on PostgreSQL and MySQL): the body of
+/// `RowStore::load_row`, which the derive writes for each connection type.
+#[doc(hidden)]
+#[allow(private_bounds)]
+pub fn load_row<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    key: &T::Key,
+) -> QueryResult<Option<T>>
+where
+    Loaded<T, C>: FromSqlRow<Untyped, C::Backend>,
+{
+    let access = access::<T, C>();
+    let row = row_access::load_one::<C, Loaded<T, C>>(conn, &access, key)?;
+    Ok(row.map(|Loaded(row, _)| row))
+}
+
+/// Writes these fields of `row`, found by its key.
+fn update_fields<T: Recoverable, C: RowStore<T>>(
+    conn: &mut C,
+    row: &T,
+    fields: &'static [usize],
+) -> QueryResult<usize> {
+    if fields.is_empty() {
+        // Nothing but key columns: nothing to write, only a row to find.
+        return conn
+            .load_row(&row.key())
+            .map(|row| usize::from(row.is_some()));
+    }
+    row_access::execute(conn, &access::<T, C>(), Statement::Update(fields), row)
+}
+
+fn bind_field<'b, T: Recoverable, C: RowStore<T>>(
+    row: &'b dyn Any,
+    field: usize,
+    out: &mut AstPass<'_, 'b, C::Backend>,
+) -> QueryResult<()> {
+    C::bind_field(downcast::<T>(row)?, field, out)
+}
+
+fn bind_key<'b, T: Recoverable, C: RowStore<T>>(
+    key: &'b dyn Any,
+    position: usize,
+    out: &mut AstPass<'_, 'b, C::Backend>,
+) -> QueryResult<()> {
+    C::bind_key(downcast::<T::Key>(key)?, position, out)
+}
+
+fn downcast<V: Any>(value: &dyn Any) -> QueryResult<&V> {
+    value.downcast_ref().ok_or_else(|| {
+        diesel::result::Error::QueryBuilderError(
+            format!("recover: expected a {}", std::any::type_name::<V>()).into(),
+        )
+    })
+}
+
+/// A row of `T` as `C` reads it.
+#[doc(hidden)]
+pub struct Loaded<T, C>(T, PhantomData<fn() -> C>);
+
+/// `Loaded` read on each backend's connection. One impl per backend: an impl generic over the
+/// backend would overlap Diesel's `QueryableByName` rows.
+macro_rules! loaded_on {
+    ($($feature:literal: $conn:ty, $backend:ty;)*) => {$(
+        #[cfg(feature = $feature)]
+        impl<T: Recoverable> FromSqlRow<Untyped, $backend> for Loaded<T, $conn>
+        where
+            $conn: RowStore<T>,
+        {
+            fn build_from_row<'a>(row: &impl Row<'a, $backend>) -> deserialize::Result<Self> {
+                <$conn>::read_row(&mut RowReader::new(row)).map(|row| Loaded(row, PhantomData))
+            }
+        }
+    )*};
+}
+
+loaded_on! {
+    "sqlite": diesel::sqlite::SqliteConnection, diesel::sqlite::Sqlite;
+    "postgres": diesel::pg::PgConnection, diesel::pg::Pg;
+    "mysql": diesel::mysql::MysqlConnection, diesel::mysql::Mysql;
 }
 
 /// A Diesel filter expression on `T`'s table that [`Journal::update_where`] and

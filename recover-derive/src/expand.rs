@@ -15,7 +15,7 @@ struct Backend {
     /// Diesel's connection and backend types.
     conn: TokenStream,
     backend: TokenStream,
-    /// Whether reading the row takes a row lock (`FOR UPDATE`).
+    /// Whether a locking read of many rows takes a row lock (`FOR UPDATE`).
     lock: bool,
     /// Whether a locking read of many rows must not be a cached prepared statement (MySQL).
     uncached_locking_read: bool,
@@ -51,23 +51,8 @@ fn backends() -> [Backend; 3] {
     ]
 }
 
-/// The UPDATE statements the derive writes itself rather than through Diesel's
-/// `UpdateStatement`, which is never cached and so is prepared again on every call: these have
-/// a static query id, and are prepared once per connection.
-struct RowUpdate {
-    /// Every non-key column (`update`).
-    all: TokenStream,
-    /// The non-key image columns (`restore`).
-    image: TokenStream,
-}
-
 pub fn expand(model: &Model<'_>) -> TokenStream {
     let recoverable = impl_recoverable(model);
-    let updates = RowUpdate {
-        all: quote!(__RecoverUpdateRow),
-        image: quote!(__RecoverRestoreRow),
-    };
-    let update_types = declare_updates(model, &updates);
     let wanted = |backend: &Backend| {
         model
             .backends
@@ -77,7 +62,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let backends = backends().into_iter().filter(wanted).map(|backend| {
         let gate = &backend.gate;
         let conn = &backend.conn;
-        let row_store = impl_row_store(model, &backend, &updates);
+        let row_store = impl_row_store(model, &backend);
         let ident = model.ident;
         quote! {
             #gate! {
@@ -92,95 +77,20 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         #[doc(hidden)]
         const _: () = {
             #recoverable
-            #update_types
             #(#backends)*
         };
     }
 }
 
-fn non_key_fields<'m>(model: &'m Model<'_>, image_only: bool) -> Vec<&'m Field<'m>> {
+/// The indexes of the non-key fields; `image_only`: of those an image holds.
+fn non_key_fields(model: &Model<'_>, image_only: bool) -> Vec<usize> {
     model
         .fields
         .iter()
         .enumerate()
         .filter(|(i, f)| !(model.is_key(*i) || (image_only && f.is_skipped())))
-        .map(|(_, f)| f)
+        .map(|(i, _)| i)
         .collect()
-}
-
-/// Whether the image holds every column (no `#[recover(skip)]`): then restoring a row writes
-/// what updating it does, with the same statement.
-fn restores_all(model: &Model<'_>) -> bool {
-    model.fields.iter().all(|f| !f.is_skipped())
-}
-
-/// The UPDATE statement types (one where restoring writes what updating does), with their
-/// static query ids.
-fn declare_updates(model: &Model<'_>, updates: &RowUpdate) -> TokenStream {
-    let ident = model.ident;
-    let diesel = quote!(::recover::__private::diesel);
-    let image = (!restores_all(model)).then_some(&updates.image);
-    std::iter::once(&updates.all)
-        .chain(image)
-        .map(|name| {
-            quote! {
-                struct #name<'a>(&'a #ident);
-
-                impl #diesel::query_builder::QueryId for #name<'_> {
-                    type QueryId = #name<'static>;
-                    const HAS_STATIC_QUERY_ID: bool = true;
-                }
-
-                impl<Conn> #diesel::RunQueryDsl<Conn> for #name<'_> {}
-            }
-        })
-        .collect()
-}
-
-/// `UPDATE table SET c1 = ?, .. WHERE k1 = ? AND ..` for one backend.
-fn walk_update(
-    model: &Model<'_>,
-    backend: &TokenStream,
-    name: &TokenStream,
-    fields: &[&Field<'_>],
-) -> TokenStream {
-    let diesel = quote!(::recover::__private::diesel);
-    let table = &model.table;
-    let bind = |f: &Field<'_>| {
-        let column = column_path(model, f);
-        let member = f.member;
-        quote_spanned! {f.ty.span()=>
-            out.push_identifier(<#column as #diesel::Column>::NAME)?;
-            out.push_sql(" = ");
-            out.push_bind_param::<<#column as #diesel::Expression>::SqlType, _>(&self.0.#member)?;
-        }
-    };
-    let sets = fields.iter().enumerate().map(|(i, f)| {
-        let comma = (i > 0).then(|| quote!(out.push_sql(", ");));
-        let bind = bind(f);
-        quote!(#comma #bind)
-    });
-    let wheres = model.key_fields().enumerate().map(|(i, f)| {
-        let and = (i > 0).then(|| quote!(out.push_sql(" AND ");));
-        let bind = bind(f);
-        quote!(#and #bind)
-    });
-    quote! {
-        impl #diesel::query_builder::QueryFragment<#backend> for #name<'_> {
-            fn walk_ast<'b>(
-                &'b self,
-                mut out: #diesel::query_builder::AstPass<'_, 'b, #backend>,
-            ) -> #diesel::QueryResult<()> {
-                out.push_sql("UPDATE ");
-                #diesel::query_builder::QueryFragment::<#backend>::walk_ast(&#table::table, out.reborrow())?;
-                out.push_sql(" SET ");
-                #(#sets)*
-                out.push_sql(" WHERE ");
-                #(#wheres)*
-                ::core::result::Result::Ok(())
-            }
-        }
-    }
 }
 
 fn column_path(model: &Model<'_>, field: &Field<'_>) -> TokenStream {
@@ -221,6 +131,10 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
             ::recover::__private::ImageColumn { name: #name, renamed_from: &[#(#old),*], key: #key }
         }
     });
+    let all_columns = model.fields.iter().map(|f| column_name(model, f));
+    let key_fields = &model.key;
+    let updated = non_key_fields(model, false);
+    let restored = non_key_fields(model, true);
     let kinds = imaged.iter().map(|f| {
         let column = column_path(model, f);
         quote! {
@@ -271,6 +185,12 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
             const ENTITY: &'static str = #entity;
             const COLUMNS: &'static [::recover::__private::ImageColumn] = &[#(#columns),*];
             const KEY_COLUMNS: &'static [&'static str] = &[#(#key_columns),*];
+            const ROW: ::recover::__private::RowShape = ::recover::__private::RowShape {
+                columns: &[#(#all_columns),*],
+                key: &[#(#key_fields),*],
+                updated: &[#(#updated),*],
+                restored: &[#(#restored),*],
+            };
 
             fn key(&self) -> Self::Key {
                 #key_value
@@ -299,32 +219,44 @@ fn impl_recoverable(model: &Model<'_>) -> TokenStream {
     }
 }
 
-fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> TokenStream {
+fn impl_row_store(model: &Model<'_>, backend: &Backend) -> TokenStream {
     let conn = &backend.conn;
+    let db = &backend.backend;
     let ident = model.ident;
     let table = &model.table;
     let diesel = quote!(::recover::__private::diesel);
     let result = quote!(#diesel::QueryResult);
-
-    // `WHERE` on every key column, with the key's value taken from `access(index, field)`.
-    let key_filter = |access: &dyn Fn(usize, &Field<'_>) -> TokenStream| {
-        let filters = model.key_fields().enumerate().map(|(i, f)| {
-            let column = column_path(model, f);
-            let value = access(i, f);
-            quote!(.filter(#column.eq(#value)))
-        });
-        quote!(#table::table #(#filters)*)
+    let sql_type = |f: &Field<'_>| {
+        let column = column_path(model, f);
+        quote!(<#column as #diesel::Expression>::SqlType)
     };
+
+    // Each field bound and read as its column's SQL type; a type Diesel cannot map there is
+    // reported at the field's type.
+    let bind_fields = model.fields.iter().enumerate().map(|(i, f)| {
+        let member = f.member;
+        let sql_type = sql_type(f);
+        quote_spanned!(f.ty.span()=> #i => out.push_bind_param::<#sql_type, _>(&row.#member),)
+    });
     let single = model.key.len() == 1;
-    let by_key = key_filter(&|i, _| {
-        if single {
+    let bind_key = model.key_fields().enumerate().map(|(position, f)| {
+        let sql_type = sql_type(f);
+        let part = if single {
             quote!(key)
         } else {
-            let index = syn::Index::from(i);
+            let index = syn::Index::from(position);
             quote!(&key.#index)
-        }
+        };
+        quote_spanned!(f.ty.span()=> #position => out.push_bind_param::<#sql_type, _>(#part),)
+    });
+    let reads = model.fields.iter().map(|f| {
+        let member = f.member;
+        let ty = f.ty;
+        let sql_type = sql_type(f);
+        quote_spanned!(f.ty.span()=> #member: row.read::<#sql_type, #ty>()?)
     });
 
+    // What the bulk calls take: typed Diesel statements, instantiated only where a bulk call is.
     let all_columns: Vec<_> = model.fields.iter().map(|f| column_path(model, f)).collect();
     let all_types: Vec<_> = model.fields.iter().map(|f| f.ty).collect();
     let bindings: Vec<_> = (0..model.fields.len())
@@ -332,27 +264,6 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
         .collect();
     let members: Vec<_> = model.fields.iter().map(|f| f.member).collect();
     let lock = backend.lock.then(|| quote!(.for_update()));
-
-    let assign = |f: &Field<'_>| {
-        let column = column_path(model, f);
-        let member = f.member;
-        quote!(#column.eq(&row.#member))
-    };
-    let inserts = model.fields.iter().map(assign);
-    let set_columns = |name: &TokenStream, fields: Vec<&Field<'_>>| {
-        if fields.is_empty() {
-            // Nothing but key columns: there is nothing to write, only a row to find.
-            let find = quote! {
-                <Self as ::recover::__private::RowStore<#ident>>::load_row(
-                    self,
-                    &::recover::__private::Recoverable::key(row),
-                ).map(|row| usize::from(row.is_some()))
-            };
-            return (TokenStream::new(), find);
-        }
-        let walk = walk_update(model, &backend.backend, name, &fields);
-        (walk, quote!(#name(row).execute(self)))
-    };
     let key_columns: Vec<TokenStream> = model.key_fields().map(|f| column_path(model, f)).collect();
     let select = quote!(.select((#(#all_columns,)*)).order((#(#key_columns,)*)));
     // On MySQL the locking read of many rows runs as a statement of its own, not cached: a
@@ -402,56 +313,49 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend, updates: &RowUpdate) -> 
             }
         }
     };
-    let (walk_all, update) = set_columns(&updates.all, non_key_fields(model, false));
-    let (walk_image, restore) = if restores_all(model) {
-        // One statement fewer for the compiler to build: the same UPDATE.
-        let update =
-            quote!(<Self as ::recover::__private::RowStore<#ident>>::update_row(self, row));
-        (TokenStream::new(), update)
-    } else {
-        set_columns(&updates.image, non_key_fields(model, true))
-    };
 
     quote! {
-        #walk_all
-        #walk_image
-
         #[automatically_derived]
         impl ::recover::__private::RowStore<#ident> for #conn {
+            fn walk_table(
+                out: #diesel::query_builder::AstPass<'_, '_, #db>,
+            ) -> #result<()> {
+                #diesel::query_builder::QueryFragment::<#db>::walk_ast(&#table::table, out)
+            }
+
+            fn bind_field<'b>(
+                row: &'b #ident,
+                field: usize,
+                out: &mut #diesel::query_builder::AstPass<'_, 'b, #db>,
+            ) -> #result<()> {
+                match field {
+                    #(#bind_fields)*
+                    _ => ::core::result::Result::Err(::recover::__private::no_such_column(field)),
+                }
+            }
+
+            fn bind_key<'b>(
+                key: &'b <#ident as ::recover::__private::Recoverable>::Key,
+                position: usize,
+                out: &mut #diesel::query_builder::AstPass<'_, 'b, #db>,
+            ) -> #result<()> {
+                match position {
+                    #(#bind_key)*
+                    _ => ::core::result::Result::Err(::recover::__private::no_such_column(position)),
+                }
+            }
+
+            fn read_row(
+                row: &mut ::recover::__private::RowReader<'_, #db>,
+            ) -> #diesel::deserialize::Result<#ident> {
+                ::core::result::Result::Ok(#ident { #(#reads),* })
+            }
+
             fn load_row(
                 &mut self,
                 key: &<#ident as ::recover::__private::Recoverable>::Key,
             ) -> #result<::core::option::Option<#ident>> {
-                use #diesel::prelude::*;
-                let row = #by_key
-                    .select((#(#all_columns,)*))
-                    #lock
-                    .get_result::<(#(#all_types,)*)>(self)
-                    .optional()?;
-                ::core::result::Result::Ok(row.map(|(#(#bindings,)*)| #ident { #(#members: #bindings),* }))
-            }
-
-            fn insert_row(&mut self, row: &#ident) -> #result<usize> {
-                use #diesel::prelude::*;
-                #diesel::insert_into(#table::table).values((#(#inserts,)*)).execute(self)
-            }
-
-            fn update_row(&mut self, row: &#ident) -> #result<usize> {
-                use #diesel::prelude::*;
-                #update
-            }
-
-            fn restore_row(&mut self, row: &#ident) -> #result<usize> {
-                use #diesel::prelude::*;
-                #restore
-            }
-
-            fn delete_row(
-                &mut self,
-                key: &<#ident as ::recover::__private::Recoverable>::Key,
-            ) -> #result<usize> {
-                use #diesel::prelude::*;
-                #diesel::delete(#by_key).execute(self)
+                ::recover::__private::load_row::<#ident, Self>(self, key)
             }
 
             fn load_where<F: ::recover::__private::BulkFilter<#ident>>(

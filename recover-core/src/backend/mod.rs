@@ -19,7 +19,7 @@ use crate::triggers::{Context, TriggerSpec};
 /// and `MysqlConnection`, each behind its cargo feature.
 ///
 /// Its methods are the journal's storage layer and are not meant to be called directly.
-pub trait JournalConn: diesel::Connection + Sized + 'static {
+pub trait JournalConn: diesel::connection::LoadConnection + Sized + 'static {
     /// The DDL of the journal tables for this backend, as `install` runs it.
     const INSTALL_SQL: &'static str;
 
@@ -76,6 +76,11 @@ pub trait JournalConn: diesel::Connection + Sized + 'static {
     /// The DDL that removes a table's capture triggers.
     #[doc(hidden)]
     fn release_ddl(entity: &str) -> String;
+
+    /// What ends a read of a row that locks it (`" FOR UPDATE"`; nothing where the
+    /// transaction holds the database's write lock, SQLite).
+    #[doc(hidden)]
+    const LOCKING_READ: &'static str;
 
     /// How many triggers `capture_ddl` creates on a table.
     #[doc(hidden)]

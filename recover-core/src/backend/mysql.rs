@@ -467,6 +467,7 @@ impl JournalConn for MysqlConnection {
             .map(drop)
     }
 
+    const LOCKING_READ: &'static str = " FOR UPDATE";
     const CAPTURE_TRIGGERS: usize = 3;
     const CAPTURE_VERSION: u32 = triggers::mysql::VERSION;
 

@@ -254,6 +254,7 @@ impl JournalConn for PgConnection {
             .map(drop)
     }
 
+    const LOCKING_READ: &'static str = " FOR UPDATE";
     const CAPTURE_TRIGGERS: usize = 2;
     const CAPTURE_VERSION: u32 = triggers::postgres::VERSION;
 

@@ -155,6 +155,7 @@ impl JournalConn for SqliteConnection {
         replace_changeset(self, changeset)
     }
 
+    const LOCKING_READ: &'static str = "";
     const CAPTURE_TRIGGERS: usize = 4;
     const CAPTURE_VERSION: u32 = triggers::sqlite::VERSION;
 
