@@ -131,12 +131,12 @@ pub(crate) fn check_entity<C: JournalConn>(
     for entry in entries {
         let images = read_images(entry).and_then(|(before, after)| {
             for image in [&before, &after].into_iter().flatten() {
-                (model.decodes)(entry.seq, image, &entry.entity_key)?;
+                model.decodes(entry.seq, image, &entry.entity_key)?;
             }
             // Compared in recover's own encoding, whoever wrote them (a capture trigger).
             let canonical = |text: &Option<String>| {
                 text.as_deref()
-                    .map(|text| (model.canonical)(entry.seq, text))
+                    .map(|text| model.canonical(entry.seq, text))
                     .transpose()
             };
             Ok((
@@ -170,7 +170,7 @@ pub(crate) fn check_entity<C: JournalConn>(
     let Some((seq, newest_after)) = previous.filter(|(seq, _)| *seq == newest.seq) else {
         return Ok(problems);
     };
-    let stored = match (model.load)(conn, seq, &newest.entity_key) {
+    let stored = match model.load(conn, seq, &newest.entity_key) {
         Ok(stored) => stored,
         // The key text is not a key of the model.
         Err(error @ Error::CorruptJournal { .. }) => {

@@ -100,7 +100,7 @@ impl<T: Recoverable> Entry<T> {
         let op = Op::parse(row.seq, &row.op)?;
         let parse = |text: &Option<String>| {
             text.as_deref()
-                .map(|text| row_image::parse_canonical::<T>(row.seq, text))
+                .map(|text| row_image::Codec::of::<T>().parse_canonical(row.seq, text))
                 .transpose()
         };
         let before_map = parse(&row.before_image)?;

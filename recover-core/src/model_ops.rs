@@ -1,14 +1,16 @@
 //! What undo, redo, restore and the integrity check need of one model, as plain function
-//! pointers over one backend: the row read and written as images, and the image brought to
-//! recover's own encoding. The engine (`revert`, `entity_check`) takes a [`ModelOps`], so that
-//! it is compiled once per backend, not once per model; only these few functions are.
+//! pointers over one backend: its image codec, and its row read, written and deleted by key
+//! text. The engine (`revert`, `entity_check`, and the methods here) takes a [`ModelOps`], so
+//! that it is compiled once per backend, not once per model; only these few functions are.
+
+use std::any::Any;
 
 use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::image::ImageColumn;
 use crate::model::{Recoverable, RowStore};
-use crate::row_image;
+use crate::row_image::{self, Codec};
 
 /// An image as a JSON object.
 type Image = Map<String, Value>;
@@ -23,24 +25,15 @@ pub(crate) struct ModelOps<C: 'static> {
     pub entity: &'static str,
     /// The columns an image holds.
     pub columns: &'static [ImageColumn],
-    /// The stored row of this key text (locked on PostgreSQL and MySQL), as its image; the
-    /// seq names the entry the key came from, in errors.
-    pub load: fn(&mut C, i64, &str) -> Result<Option<String>, Error>,
-    /// Makes the row of this key text hold an image of entry `seq` (`None`: no row), given
-    /// whether a row is stored; runs `before_write` once the image has decoded, then writes.
-    /// Returns the after-image, in recover's encoding.
+    codec: Codec,
+    /// The stored row of this key text (locked on PostgreSQL and MySQL); the seq names the
+    /// entry the key came from, in errors.
     #[allow(clippy::type_complexity)]
-    pub apply: fn(
-        &mut C,
-        &str,
-        bool,
-        Option<(&str, i64)>,
-        BeforeWrite<'_, C>,
-    ) -> Result<Option<String>, Error>,
-    /// Checks that an image of entry `seq` decodes into a row of this key text.
-    pub decodes: fn(i64, &Image, &str) -> Result<(), Error>,
-    /// An image of entry `seq`, parsed and brought to recover's own encoding.
-    pub canonical: fn(i64, &str) -> Result<Image, Error>,
+    load_row: fn(&mut C, i64, &str) -> Result<Option<Box<dyn Any>>, Error>,
+    /// Writes a row: restores it where one is stored, else inserts it.
+    write_row: fn(&mut C, &dyn Any, bool) -> Result<(), Error>,
+    /// Deletes the row of this key text.
+    delete_row: fn(&mut C, &str) -> Result<(), Error>,
 }
 
 impl<C> ModelOps<C> {
@@ -52,49 +45,70 @@ impl<C> ModelOps<C> {
         ModelOps {
             entity: T::ENTITY,
             columns: T::COLUMNS,
-            load: load::<T, C>,
-            apply: apply::<T, C>,
-            decodes: decodes::<T>,
-            canonical: row_image::parse_canonical::<T>,
+            codec: Codec::of::<T>(),
+            load_row: |conn, seq, key_text| {
+                let key = row_image::decode_key::<T>(seq, key_text)?;
+                let row = conn.load_row(&key)?;
+                Ok(row.map(|row| Box::new(row) as Box<dyn Any>))
+            },
+            write_row: |conn, row, stored| {
+                let row = row_image::downcast::<T>(T::ENTITY, row)?;
+                match stored {
+                    true => conn.restore_row(row)?,
+                    false => conn.insert_row(row)?,
+                };
+                Ok(())
+            },
+            delete_row: |conn, key_text| {
+                conn.delete_row(&row_image::decode_key::<T>(0, key_text)?)?;
+                Ok(())
+            },
         }
     }
-}
 
-fn load<T: Recoverable, C: RowStore<T>>(
-    conn: &mut C,
-    seq: i64,
-    key_text: &str,
-) -> Result<Option<String>, Error> {
-    let key = row_image::decode_key::<T>(seq, key_text)?;
-    conn.load_row(&key)?
-        .as_ref()
-        .map(row_image::encode)
-        .transpose()
-}
-
-fn apply<T: Recoverable, C: RowStore<T>>(
-    conn: &mut C,
-    key_text: &str,
-    stored: bool,
-    image: Option<(&str, i64)>,
-    before_write: BeforeWrite<'_, C>,
-) -> Result<Option<String>, Error> {
-    let row = image
-        .map(|(text, seq)| row_image::decode::<T>(seq, text, key_text))
-        .transpose()?;
-    before_write(conn)?;
-    match (stored, &row) {
-        (true, Some(row)) => drop(conn.restore_row(row)?),
-        (false, Some(row)) => drop(conn.insert_row(row)?),
-        (true, None) => {
-            let key = row_image::decode_key::<T>(image.map_or(0, |(_, seq)| seq), key_text)?;
-            conn.delete_row(&key)?;
-        }
-        (false, None) => {}
+    /// The stored row of this key text (locked on PostgreSQL and MySQL), as its image; the
+    /// seq names the entry the key came from, in errors.
+    pub(crate) fn load(
+        &self,
+        conn: &mut C,
+        seq: i64,
+        key_text: &str,
+    ) -> Result<Option<String>, Error> {
+        (self.load_row)(conn, seq, key_text)?
+            .map(|row| self.codec.encode(row.as_ref()))
+            .transpose()
     }
-    row.as_ref().map(row_image::encode).transpose()
-}
 
-fn decodes<T: Recoverable>(seq: i64, image: &Image, key_text: &str) -> Result<(), Error> {
-    row_image::decode_map::<T>(seq, image, key_text).map(drop)
+    /// Makes the row of this key text hold an image of entry `seq` (`None`: no row), given
+    /// whether a row is stored; runs `before_write` once the image has decoded, then writes.
+    /// Returns the after-image, in recover's encoding.
+    pub(crate) fn apply(
+        &self,
+        conn: &mut C,
+        key_text: &str,
+        stored: bool,
+        image: Option<(&str, i64)>,
+        before_write: BeforeWrite<'_, C>,
+    ) -> Result<Option<String>, Error> {
+        let row = image
+            .map(|(text, seq)| self.codec.decode(seq, text, key_text))
+            .transpose()?;
+        before_write(conn)?;
+        match (stored, &row) {
+            (_, Some(row)) => (self.write_row)(conn, row.as_ref(), stored)?,
+            (true, None) => (self.delete_row)(conn, key_text)?,
+            (false, None) => {}
+        }
+        row.map(|row| self.codec.encode(row.as_ref())).transpose()
+    }
+
+    /// Checks that an image of entry `seq` decodes into a row of this key text.
+    pub(crate) fn decodes(&self, seq: i64, image: &Image, key_text: &str) -> Result<(), Error> {
+        self.codec.decode_map(seq, image, key_text).map(drop)
+    }
+
+    /// An image of entry `seq`, parsed and brought to recover's own encoding.
+    pub(crate) fn canonical(&self, seq: i64, text: &str) -> Result<Image, Error> {
+        self.codec.parse_canonical(seq, text)
+    }
 }

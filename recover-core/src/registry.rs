@@ -107,7 +107,7 @@ impl<C: JournalConn> Registration<C> {
 
     /// An image of entry `seq`, parsed and brought to recover's own encoding.
     pub(crate) fn canonical(&self, seq: i64, text: &str) -> Result<Map<String, Value>, Error> {
-        (self.ops.canonical)(seq, text)
+        self.ops.canonical(seq, text)
     }
 
     /// The SQL names of the image columns whose values differ between two images.
@@ -125,10 +125,10 @@ impl<C: JournalConn> Registration<C> {
         let Some(image) = entry.after_image.as_deref() else {
             return Ok(false);
         };
-        if (self.ops.load)(conn, entry.seq, &entry.entity_key)?.is_some() {
+        if self.ops.load(conn, entry.seq, &entry.entity_key)?.is_some() {
             return Ok(false);
         }
-        (self.ops.apply)(
+        self.ops.apply(
             conn,
             &entry.entity_key,
             false,

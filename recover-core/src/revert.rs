@@ -141,7 +141,7 @@ fn lock_and_read<C: JournalConn>(
     key_text: &str,
 ) -> Result<(Option<String>, Option<EntryRow>), Error> {
     conn.lock_entity(model.entity, key_text)?;
-    let stored = (model.load)(conn, seq, key_text)?;
+    let stored = model.load(conn, seq, key_text)?;
     let newest = conn.newest_entry(model.entity, key_text)?;
     if let Some(newest) = &newest {
         check_pointers(newest)?;
@@ -259,7 +259,7 @@ fn write<C: JournalConn>(
         check_conflict(model, baseline, stored.as_deref(), key_text)?;
     }
     let entity = model.entity;
-    let after = (model.apply)(
+    let after = model.apply(
         conn,
         key_text,
         stored.is_some(),
@@ -279,7 +279,7 @@ fn check_conflict<C>(
     let expected = baseline
         .after_image
         .as_deref()
-        .map(|text| (model.canonical)(baseline.seq, text))
+        .map(|text| model.canonical(baseline.seq, text))
         .transpose()?;
     let actual = stored.map(|text| image::parse(0, text)).transpose()?;
     let columns = row_image::conflicting_columns(model.columns, expected.as_ref(), actual.as_ref());
