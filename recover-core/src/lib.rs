@@ -76,7 +76,7 @@ pub mod __private {
     pub use crate::image::{ImageReader, ImageWriter};
     pub use crate::model::{load_row, BulkChanges, BulkFilter, SkippedDefault, UpdateWhere};
     pub use crate::registry::Registration;
-    pub use crate::row_access::{no_such_column, RowReader, RowShape};
+    pub use crate::row_access::{no_such_column, RowReader, RowShape, SqlTexts};
     pub use crate::row_image::decode_untrusted;
     pub use crate::triggers::{KindOf, SqlKind, ViaKnownKind, ViaOtherKind};
     pub use crate::{Error, ImageColumn, JournalConn, Recoverable, RowStore};

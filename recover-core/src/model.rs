@@ -21,7 +21,7 @@ use diesel::sql_types::Untyped;
 use crate::backend::{JournalConn, SqlOnEveryBackend};
 use crate::error::Error;
 use crate::image::{ImageColumn, ImageReader, ImageWriter};
-use crate::row_access::{self, RowAccess, RowReader, RowShape, Statement};
+use crate::row_access::{self, RowAccess, RowReader, RowShape, SqlTexts, Statement};
 use crate::triggers::{SqlKind, TriggerSpec};
 
 /// A Diesel model whose changes `recover` can journal and revert.
@@ -90,6 +90,9 @@ pub trait RowStore<T: Recoverable>: JournalConn {
         position: usize,
         out: &mut AstPass<'_, 'b, Self::Backend>,
     ) -> QueryResult<()>;
+    /// Its statements' SQL text, rendered on first use: a static of the impl.
+    #[doc(hidden)]
+    fn sql_texts() -> &'static SqlTexts;
     /// Reads a row of every column, in field order.
     #[doc(hidden)]
     fn read_row(row: &mut RowReader<'_, Self::Backend>) -> deserialize::Result<T>;
@@ -106,12 +109,12 @@ pub trait RowStore<T: Recoverable>: JournalConn {
     /// Writes every non-key column (skipped ones included).
     #[doc(hidden)]
     fn update_row(&mut self, row: &T) -> QueryResult<usize> {
-        update_fields(self, row, T::ROW.updated)
+        update_fields(self, row, Statement::Update, T::ROW.updated)
     }
     /// Writes the non-key image columns, leaving skipped columns as they are.
     #[doc(hidden)]
     fn restore_row(&mut self, row: &T) -> QueryResult<usize> {
-        update_fields(self, row, T::ROW.restored)
+        update_fields(self, row, Statement::Restore, T::ROW.restored)
     }
     /// Deletes the row.
     #[doc(hidden)]
@@ -144,6 +147,7 @@ fn access<T: Recoverable, C: RowStore<T>>() -> RowAccess<C::Backend> {
         bind_field: bind_field::<T, C>,
         bind_key: bind_key::<T, C>,
         lock: C::LOCKING_READ,
+        texts: C::sql_texts(),
     }
 }
 
@@ -167,6 +171,7 @@ where
 fn update_fields<T: Recoverable, C: RowStore<T>>(
     conn: &mut C,
     row: &T,
+    statement: Statement,
     fields: &'static [usize],
 ) -> QueryResult<usize> {
     if fields.is_empty() {
@@ -175,7 +180,7 @@ fn update_fields<T: Recoverable, C: RowStore<T>>(
             .load_row(&row.key())
             .map(|row| usize::from(row.is_some()));
     }
-    row_access::execute(conn, &access::<T, C>(), Statement::Update(fields), row)
+    row_access::execute(conn, &access::<T, C>(), statement, row)
 }
 
 fn bind_field<'b, T: Recoverable, C: RowStore<T>>(

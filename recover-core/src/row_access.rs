@@ -9,10 +9,11 @@
 //! model's side (`RowStore`) is in `model`.
 
 use std::any::Any;
+use std::sync::OnceLock;
 
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
 use diesel::row::{Field, Row};
 use diesel::sql_types::Untyped;
 use diesel::{Connection, OptionalExtension, QueryResult, RunQueryDsl};
@@ -48,6 +49,8 @@ pub(crate) struct RowAccess<DB: Backend> {
     pub bind_key: BindFn<DB>,
     /// What ends a locking read (`" FOR UPDATE"`, or nothing on SQLite).
     pub lock: &'static str,
+    /// Its statements' SQL, rendered once.
+    pub texts: &'static SqlTexts,
 }
 
 /// The error of a bind or read of a column the model does not have: a derive out of step with
@@ -64,10 +67,38 @@ pub(crate) enum Statement {
     Select,
     /// `INSERT` every column.
     Insert,
-    /// `UPDATE` these columns by the row's key.
-    Update(&'static [usize]),
+    /// `UPDATE` the non-key columns by the row's key.
+    Update,
+    /// `UPDATE` the non-key image columns by the row's key.
+    Restore,
     /// `DELETE` by key.
     Delete,
+}
+
+impl Statement {
+    /// Its slot in [`SqlTexts`].
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// A model's statements on one backend, as SQL text rendered on first use (identifiers quoted
+/// as the backend quotes them): the pieces between the bind parameters. Diesel keys its
+/// statement cache by this text, so it is built again on every call; from these pieces that
+/// costs a few copies. Held in a static of each model's `RowStore` impl.
+#[doc(hidden)]
+pub struct SqlTexts {
+    texts: [OnceLock<Vec<String>>; 5],
+}
+
+impl SqlTexts {
+    /// No statement rendered yet.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        SqlTexts {
+            texts: [const { OnceLock::new() }; 5],
+        }
+    }
 }
 
 /// One statement on one row, with the values it binds: the row (insert, update) or its key
@@ -78,93 +109,144 @@ struct RowStatement<'a, DB: Backend> {
     values: &'a dyn Any,
 }
 
-impl<DB: Backend> RowStatement<'_, DB> {
-    /// `"c1", "c2", ..` of these fields.
-    fn columns(&self, out: &mut AstPass<'_, '_, DB>, fields: &[usize]) -> QueryResult<()> {
-        for (i, &field) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push_sql(", ");
-            }
-            out.push_identifier(self.column(field)?)?;
+impl<DB: Backend> RowStatement<'_, DB>
+where
+    DB::QueryBuilder: Default,
+{
+    /// The statement's SQL pieces, rendered on first use.
+    fn pieces(&self, backend: &DB) -> QueryResult<&'static [String]> {
+        let slot = &self.access.texts.texts[self.statement.slot()];
+        if let Some(pieces) = slot.get() {
+            return Ok(pieces);
         }
-        Ok(())
+        let pieces = self.render(backend)?;
+        Ok(slot.get_or_init(|| pieces))
     }
 
-    /// `"k1" = ? AND "k2" = ?`, bound from the row or from the key.
-    fn by_key<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql(" WHERE ");
-        for (position, &field) in self.access.shape.key.iter().enumerate() {
-            if position > 0 {
-                out.push_sql(" AND ");
+    /// `SELECT "c1", .. FROM "t" WHERE "k1" = ` `` ` AND "k2" = ` ``, and so on: the SQL
+    /// between (and around) the bind parameters, which [`RowStatement::binds`] lists.
+    fn render(&self, backend: &DB) -> QueryResult<Vec<String>> {
+        let shape = &self.access.shape;
+        let quoted = |field: usize| -> QueryResult<String> {
+            let name = shape
+                .columns
+                .get(field)
+                .ok_or_else(|| no_such_column(field))?;
+            let mut sql = DB::QueryBuilder::default();
+            sql.push_identifier(name)?;
+            Ok(sql.finish())
+        };
+        let list = |fields: &mut dyn Iterator<Item = usize>| -> QueryResult<String> {
+            let names = fields.map(quoted).collect::<QueryResult<Vec<_>>>()?;
+            Ok(names.join(", "))
+        };
+        let table = {
+            let mut sql = DB::QueryBuilder::default();
+            TableName(self.access.table).to_sql(&mut sql, backend)?;
+            sql.finish()
+        };
+        let mut pieces = Vec::new();
+        let by_key = |mut sql: String, pieces: &mut Vec<String>| -> QueryResult<String> {
+            sql.push_str(" WHERE ");
+            for (position, &field) in shape.key.iter().enumerate() {
+                if position > 0 {
+                    sql = " AND ".to_owned();
+                }
+                sql.push_str(&quoted(field)?);
+                sql.push_str(" = ");
+                pieces.push(sql);
+                sql = String::new();
             }
-            out.push_identifier(self.column(field)?)?;
-            out.push_sql(" = ");
-            match self.statement {
-                Statement::Update(_) => (self.access.bind_field)(self.values, field, out)?,
-                _ => (self.access.bind_key)(self.values, position, out)?,
+            Ok(sql)
+        };
+        let all = || 0..shape.columns.len();
+        let last = match self.statement {
+            Statement::Select => {
+                let sql = format!("SELECT {} FROM {table}", list(&mut all())?);
+                by_key(sql, &mut pieces)? + self.access.lock
             }
-        }
-        Ok(())
+            Statement::Insert => {
+                pieces.push(format!(
+                    "INSERT INTO {table} ({}) VALUES (",
+                    list(&mut all())?
+                ));
+                pieces.extend((1..shape.columns.len()).map(|_| ", ".to_owned()));
+                ")".to_owned()
+            }
+            Statement::Update | Statement::Restore => {
+                let mut sql = format!("UPDATE {table} SET ");
+                for (i, &field) in self.set_fields().iter().enumerate() {
+                    if i > 0 {
+                        sql = ", ".to_owned();
+                    }
+                    sql.push_str(&quoted(field)?);
+                    sql.push_str(" = ");
+                    pieces.push(sql);
+                    sql = String::new();
+                }
+                by_key(sql, &mut pieces)?
+            }
+            Statement::Delete => by_key(format!("DELETE FROM {table}"), &mut pieces)?,
+        };
+        pieces.push(last);
+        Ok(pieces)
     }
 
-    fn column(&self, field: usize) -> QueryResult<&'static str> {
-        let columns = self.access.shape.columns;
-        columns
-            .get(field)
-            .copied()
-            .ok_or_else(|| no_such_column(field))
+    /// The columns an `UPDATE` sets.
+    fn set_fields(&self) -> &'static [usize] {
+        match self.statement {
+            Statement::Restore => self.access.shape.restored,
+            _ => self.access.shape.updated,
+        }
     }
 }
 
-impl<DB: Backend> QueryFragment<DB> for RowStatement<'_, DB> {
+impl<DB: Backend> QueryFragment<DB> for RowStatement<'_, DB>
+where
+    DB::QueryBuilder: Default,
+{
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let pieces = self.pieces(out.backend())?;
         let shape = &self.access.shape;
+        let mut pieces = pieces.iter();
+        let mut piece = |out: &mut AstPass<'_, 'b, DB>| match pieces.next() {
+            Some(sql) => {
+                out.push_sql(sql);
+                Ok(())
+            }
+            None => Err(no_such_column(usize::MAX)),
+        };
+        piece(&mut out)?;
         match self.statement {
-            Statement::Select => {
-                out.push_sql("SELECT ");
-                let all: Vec<usize> = (0..shape.columns.len()).collect();
-                self.columns(&mut out, &all)?;
-                out.push_sql(" FROM ");
-                (self.access.table)(out.reborrow())?;
-                self.by_key(&mut out)?;
-                out.push_sql(self.access.lock);
+            Statement::Select | Statement::Delete => {
+                for position in 0..shape.key.len() {
+                    (self.access.bind_key)(self.values, position, &mut out)?;
+                    piece(&mut out)?;
+                }
             }
             Statement::Insert => {
-                out.push_sql("INSERT INTO ");
-                (self.access.table)(out.reborrow())?;
-                out.push_sql(" (");
-                let all: Vec<usize> = (0..shape.columns.len()).collect();
-                self.columns(&mut out, &all)?;
-                out.push_sql(") VALUES (");
                 for field in 0..shape.columns.len() {
-                    if field > 0 {
-                        out.push_sql(", ");
-                    }
                     (self.access.bind_field)(self.values, field, &mut out)?;
+                    piece(&mut out)?;
                 }
-                out.push_sql(")");
             }
-            Statement::Update(fields) => {
-                out.push_sql("UPDATE ");
-                (self.access.table)(out.reborrow())?;
-                out.push_sql(" SET ");
-                for (i, &field) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push_sql(", ");
-                    }
-                    out.push_identifier(self.column(field)?)?;
-                    out.push_sql(" = ");
+            Statement::Update | Statement::Restore => {
+                for &field in self.set_fields().iter().chain(shape.key) {
                     (self.access.bind_field)(self.values, field, &mut out)?;
+                    piece(&mut out)?;
                 }
-                self.by_key(&mut out)?;
-            }
-            Statement::Delete => {
-                out.push_sql("DELETE FROM ");
-                (self.access.table)(out.reborrow())?;
-                self.by_key(&mut out)?;
             }
         }
         Ok(())
+    }
+}
+
+/// A table's name as a fragment of its own, to render it once.
+struct TableName<DB: Backend>(fn(AstPass<'_, '_, DB>) -> QueryResult<()>);
+
+impl<DB: Backend> QueryFragment<DB> for TableName<DB> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        (self.0)(out)
     }
 }
 
@@ -226,7 +308,7 @@ pub(crate) fn load_one<C, U>(
     key: &dyn Any,
 ) -> QueryResult<Option<U>>
 where
-    C: diesel::connection::LoadConnection,
+    C: diesel::connection::LoadConnection<Backend: Backend<QueryBuilder: Default>>,
     C::Backend: 'static,
     U: FromSqlRow<Untyped, C::Backend> + 'static,
 {
@@ -240,7 +322,7 @@ where
 }
 
 /// Runs one statement that writes: compiled once per backend.
-pub(crate) fn execute<C: Connection>(
+pub(crate) fn execute<C: Connection<Backend: Backend<QueryBuilder: Default>>>(
     conn: &mut C,
     access: &RowAccess<C::Backend>,
     statement: Statement,

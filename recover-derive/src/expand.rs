@@ -345,6 +345,11 @@ fn impl_row_store(model: &Model<'_>, backend: &Backend) -> TokenStream {
                 }
             }
 
+            fn sql_texts() -> &'static ::recover::__private::SqlTexts {
+                static TEXTS: ::recover::__private::SqlTexts = ::recover::__private::SqlTexts::new();
+                &TEXTS
+            }
+
             fn read_row(
                 row: &mut ::recover::__private::RowReader<'_, #db>,
             ) -> #diesel::deserialize::Result<#ident> {

@@ -19,7 +19,11 @@ use crate::triggers::{Context, TriggerSpec};
 /// and `MysqlConnection`, each behind its cargo feature.
 ///
 /// Its methods are the journal's storage layer and are not meant to be called directly.
-pub trait JournalConn: diesel::connection::LoadConnection + Sized + 'static {
+pub trait JournalConn:
+    diesel::connection::LoadConnection<Backend: diesel::backend::Backend<QueryBuilder: Default>>
+    + Sized
+    + 'static
+{
     /// The DDL of the journal tables for this backend, as `install` runs it.
     const INSTALL_SQL: &'static str;
 
