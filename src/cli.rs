@@ -27,6 +27,7 @@
 //! recover undo accounts 2 --actor carol --reason "ticket 43"
 //! recover redo accounts 2 --yes
 //! recover restore accounts 2 --version 1 --dry-run       # or --at TIME, or --entry SEQ
+//! recover restore-table accounts --at 2026-11-30T14:00:00Z --dry-run   # after a bad mass update
 //! recover undo-changeset 12 --yes
 //! recover check
 //! recover prune --keep-last 10 --keep-since 30d --yes
@@ -42,7 +43,7 @@
 //! RFC 3339 (`2026-11-30T14:00:00Z`), a UTC date and time (`2026-11-30 14:00:00`), a UTC date
 //! (`2026-11-30`), or an age: `90s`, `30m`, `2h`, `7d`, `2w` ago.
 //!
-//! Writes (`undo`, `redo`, `restore`, `undo-changeset`, `prune`) first work out what they would
+//! Writes (`undo`, `redo`, `restore`, `restore-table`, `undo-changeset`, `prune`) first work out what they would
 //! change, in a transaction that is rolled back, and show it; `--dry-run` stops there. Then
 //! they ask for confirmation on a terminal, unless given `--yes`; without a terminal and without
 //! `--yes` they refuse. They are recorded with `--actor` (by default the operating-system user:
@@ -239,6 +240,17 @@ enum Command {
         key: String,
         #[command(flatten)]
         to: RestoreArgs,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Bring every row of a table changed since a time back to its state then, as one
+    /// changeset (after a bad mass update)
+    RestoreTable {
+        /// The table
+        table: String,
+        /// The time to go back to
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        at: DateTime<Utc>,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -525,6 +537,27 @@ fn execute<C: JournalConn>(cli: &Cli, ui: &mut Ui<'_>) -> Result<Status, Fail> {
             let what = format!("restore {} {} to {label}", key.entity(), key.text());
             apply(ui, conn, "restore", &what, &write.confirm, |conn| {
                 journal.restore_key(conn, &key, to)
+            })
+        }
+        Command::RestoreTable { table, at, write } => {
+            let model = model::<C>(table)?;
+            let journal = write.journal();
+            let what = format!(
+                "restore every row of {} changed since {} to its state then",
+                model.entity(),
+                time(*at)
+            );
+            let show = !ui.json && io::stderr().is_terminal();
+            apply(ui, conn, "restore-table", &what, &write.confirm, |conn| {
+                let done = journal.restore_table_of(conn, model, At::Time(*at), |p| {
+                    if show {
+                        eprint!("\r{} of {} rows", p.done, p.total);
+                    }
+                });
+                if show {
+                    eprintln!();
+                }
+                done
             })
         }
         Command::UndoChangeset { id, write } => {

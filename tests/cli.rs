@@ -66,6 +66,7 @@ fn main() -> ExitCode {
         check_and_prune,
         table_output,
         terminal_asks_and_colours,
+        restore_table_after_a_mass_update,
     );
     // Carrying the journal, and keys that name nothing: on SQLite (the rebuild case makes a
     // second SQLite file as its target).
@@ -561,6 +562,71 @@ fn undo_redo_restore_undelete_changeset<C: TestDb>(db: &mut Db<C>) {
     assert_eq!(undone.one()["entries"].as_array().unwrap().len(), 2);
     assert_eq!(db.conn().account(1).unwrap().balance, 50);
     assert_eq!(db.conn().account(2).unwrap().balance, 250);
+}
+
+fn restore_table_after_a_mass_update<C: TestDb>(db: &mut Db<C>) {
+    db.bank();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let before_the_mistake = chrono::Utc::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let before = db.conn().accounts();
+    let batch = Journal::new().actor("batch");
+    batch.update(db.conn(), &Account::new(1, "ann", 0)).unwrap();
+    batch
+        .insert(db.conn(), &Account::new(7, "gus", 70))
+        .unwrap();
+    let at = before_the_mistake.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+
+    let state = db.state();
+    let dry = db.cli(&[
+        "--format",
+        "json",
+        "restore-table",
+        "accounts",
+        "--at",
+        &at,
+        "--dry-run",
+    ]);
+    assert_eq!(dry.status, OK, "{dry:?}");
+    let dry = dry.one();
+    assert_eq!(
+        (&dry["dry_run"], &dry["applied"]),
+        (&json!(true), &json!(false))
+    );
+    assert_eq!(dry["entries"].as_array().unwrap().len(), 2, "{dry}");
+    assert_eq!(db.state(), state, "a dry run writes nothing");
+    let unconfirmed = db.cli(&["restore-table", "accounts", "--at", &at]);
+    assert_eq!(unconfirmed.status, NOT_CONFIRMED, "{unconfirmed:?}");
+    assert_eq!(db.state(), state);
+
+    let done = db.cli(&[
+        "--format",
+        "json",
+        "restore-table",
+        "accounts",
+        "--at",
+        &at,
+        "--yes",
+        "--actor",
+        "ops",
+    ]);
+    assert_eq!(done.status, OK, "{done:?}");
+    let done = done.one();
+    let entries = done["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{done}");
+    assert!(entries.iter().all(|e| e["actor"] == json!("ops")), "{done}");
+    assert_eq!(db.conn().accounts(), before, "every row as it was");
+
+    // One changeset: undone as one.
+    let id = done["changeset"].to_string();
+    assert_eq!(db.cli(&["undo-changeset", &id, "--yes"]).status, OK);
+    assert_eq!(db.conn().account(1).unwrap().balance, 0);
+    assert_eq!(db.conn().account(7).unwrap().balance, 70);
+
+    let unknown = db.cli(&["restore-table", "nosuch", "--at", &at, "--yes"]);
+    assert_eq!(unknown.status, BAD_INPUT, "{unknown:?}");
+    let no_time = db.cli(&["restore-table", "accounts", "--yes"]);
+    assert_eq!(no_time.status, BAD_INPUT, "{no_time:?}");
 }
 
 fn conflict_writes_nothing<C: TestDb>(db: &mut Db<C>) {

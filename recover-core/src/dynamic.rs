@@ -40,6 +40,7 @@ use crate::record::Recording;
 use crate::registry::{self, Registration};
 use crate::revert::At;
 use crate::schema::EntryRow;
+use crate::table::Progress;
 
 /// A `Recoverable` model linked into the program, on connection type `C`: found by its table
 /// name with [`model`], or listed with [`models`].
@@ -620,4 +621,15 @@ impl PerBackend for Reads {
     fn mysql() -> Self::Of<diesel::mysql::MysqlConnection> {
         reads!(diesel::mysql::MysqlConnection)
     }
+}
+
+/// Restores every entity of `model` changed since `t` to its state at `t`.
+pub(crate) fn restore_table<C: JournalConn>(
+    conn: &mut C,
+    rec: &mut Recording<'_>,
+    model: Model<C>,
+    t: DateTime<Utc>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), Error> {
+    model.registration.restore_table(conn, rec, t, progress)
 }

@@ -8,7 +8,7 @@ use crate::changeset::{self, ChangesetTx};
 use crate::changeset_id::ChangesetId;
 use crate::clock::now_micros;
 use crate::deleted::{self, Deleted};
-use crate::dynamic::{self, Key, RestoreTo};
+use crate::dynamic::{self, Key, Model, RestoreTo};
 use crate::error::Error;
 use crate::history::{self, Entry};
 use crate::model::{BulkChanges, BulkFilter, Recoverable, RowStore};
@@ -350,7 +350,26 @@ impl Journal {
             ));
         };
         self.record(conn, Scope::Many, |conn, rec| {
-            table::restore_table::<T, _>(conn, rec, t, &mut progress)
+            table::restore_table(conn, rec, &ModelOps::of::<T>(), t, &mut progress)
+        })
+    }
+
+    /// [`Journal::restore_table_with_progress`] of a model known by its table name (a
+    /// [`dynamic::Model`]), for tools that act on any model linked into the program.
+    pub fn restore_table_of<C: JournalConn>(
+        &self,
+        conn: &mut C,
+        model: Model<C>,
+        at: At,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<ChangesetId, Error> {
+        let At::Time(t) = at else {
+            return Err(Error::Unsupported(
+                "restore_table takes At::Time: a version counts the entries of one entity",
+            ));
+        };
+        self.record(conn, Scope::Many, |conn, rec| {
+            dynamic::restore_table(conn, rec, model, t, &mut progress)
         })
     }
 

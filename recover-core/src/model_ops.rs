@@ -34,6 +34,8 @@ pub(crate) struct ModelOps<C: 'static> {
     write_row: fn(&mut C, &dyn Any, bool) -> Result<(), Error>,
     /// Deletes the row of this key text.
     delete_row: fn(&mut C, &str) -> Result<(), Error>,
+    /// Checks that a key text of entry `seq` is a key of the model.
+    parse_key: fn(i64, &str) -> Result<(), Error>,
 }
 
 impl<C> ModelOps<C> {
@@ -63,7 +65,14 @@ impl<C> ModelOps<C> {
                 conn.delete_row(&row_image::decode_key::<T>(0, key_text)?)?;
                 Ok(())
             },
+            parse_key: |seq, key_text| row_image::decode_key::<T>(seq, key_text).map(drop),
         }
+    }
+
+    /// Checks that a key text of entry `seq` is a key of the model
+    /// ([`Error::CorruptJournal`] if not).
+    pub(crate) fn check_key(&self, seq: i64, key_text: &str) -> Result<(), Error> {
+        (self.parse_key)(seq, key_text)
     }
 
     /// The stored row of this key text (locked on PostgreSQL and MySQL), as its image; the

@@ -3,6 +3,7 @@
 //! reverted (`undo_changeset`), checked (`check`, capture's triggers), and read and reverted by
 //! tools that know it by its table name and its key as text (`dynamic`).
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::backend::{JournalConn, PerBackend};
@@ -15,6 +16,7 @@ use crate::record::Recording;
 use crate::revert::{self, At};
 use crate::row_image;
 use crate::schema::EntryRow;
+use crate::table::{self, Progress};
 use crate::triggers::TriggerSpec;
 
 /// Link-time registration of one `Recoverable` type on one backend: the operations that reach
@@ -103,6 +105,17 @@ impl<C: JournalConn> Registration<C> {
         at: At,
     ) -> Result<(), Error> {
         revert::restore(conn, rec, &self.ops, key, at)
+    }
+
+    /// Restores every entity of the model changed since `t` to its state at `t`.
+    pub(crate) fn restore_table(
+        &self,
+        conn: &mut C,
+        rec: &mut Recording<'_>,
+        t: DateTime<Utc>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), Error> {
+        table::restore_table(conn, rec, &self.ops, t, progress)
     }
 
     /// An image of entry `seq`, parsed and brought to recover's own encoding.

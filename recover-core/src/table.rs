@@ -4,11 +4,9 @@ use chrono::{DateTime, Utc};
 
 use crate::backend::JournalConn;
 use crate::error::Error;
-use crate::model::{Recoverable, RowStore};
 use crate::model_ops::ModelOps;
 use crate::record::Recording;
 use crate::revert::{self, At};
-use crate::row_image;
 
 /// How far a table restore has got: called after each entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,11 +17,12 @@ pub struct Progress {
     pub total: usize,
 }
 
-/// Restores every entity of `T` changed since `t` to its state at `t`. Time and memory grow
-/// with the entries recorded since `t`, not with the table or the journal.
-pub(crate) fn restore_table<T: Recoverable, C: RowStore<T>>(
+/// Restores every entity of a model changed since `t` to its state at `t`. Time and memory
+/// grow with the entries recorded since `t`, not with the table or the journal.
+pub(crate) fn restore_table<C: JournalConn>(
     conn: &mut C,
     rec: &mut Recording<'_>,
+    model: &ModelOps<C>,
     t: DateTime<Utc>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), Error> {
@@ -31,14 +30,13 @@ pub(crate) fn restore_table<T: Recoverable, C: RowStore<T>>(
     let Some(from_seq) = first_seq_after(conn, micros)? else {
         return Ok(()); // nothing recorded since t
     };
-    let keys = conn.keys_since(T::ENTITY, from_seq)?;
+    let keys = conn.keys_since(model.entity, from_seq)?;
     let total = keys.len();
     let mut conflicts = Vec::new();
-    let model = ModelOps::of::<T>();
     for (done, key_text) in keys.iter().enumerate() {
         // A key text of the journal that is not a key of the model: corrupt.
-        row_image::decode_key::<T>(from_seq, key_text)?;
-        match revert::restore(conn, rec, &model, key_text, At::Time(t)) {
+        model.check_key(from_seq, key_text)?;
+        match revert::restore(conn, rec, model, key_text, At::Time(t)) {
             // A conflict is found before anything of that entity is written: go on, to report
             // every conflicting entity at once.
             Err(Error::Conflict { key, columns, .. }) => conflicts.push((key, columns)),
@@ -53,7 +51,7 @@ pub(crate) fn restore_table<T: Recoverable, C: RowStore<T>>(
         Ok(())
     } else {
         Err(Error::TableConflict {
-            entity: T::ENTITY,
+            entity: model.entity,
             conflicts,
         })
     }
