@@ -11,7 +11,7 @@
 //!
 //! Environment:
 //! - `RECOVER_BENCH`: workloads to run, comma separated (`W1`, `W1-FULL`, `W2`, `W3`, `W4`,
-//!   `B`, `C`, `C-B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `PG-C`, `PG-N`, `MY-B`, `MY-N`;
+//!   `B`, `C`, `C-B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `PG-C`, `PG-N`, `MY-B`, `MY-C`, `MY-N`;
 //!   `PG` = every PostgreSQL one, `MY` = every MySQL one, `SQLITE` = every SQLite one).
 //!   Default: all.
 //! - `RECOVER_BENCH_SCALE`: multiplies every operation count and journal size (default 1).
@@ -230,7 +230,7 @@ fn main() {
         ),
     }
 
-    let wants_my = cfg.wants("MY-B") || cfg.wants("MY-N");
+    let wants_my = cfg.wants("MY-B") || cfg.wants("MY-C") || cfg.wants("MY-N");
     match (&cfg.mysql_url, wants_my) {
         (None, _) | (_, false) => {
             if wants_my {
@@ -243,6 +243,26 @@ fn main() {
             println!("MySQL {}   database {}", db.version(), db.name());
             if cfg.wants("MY-B") {
                 lines.extend(bulk::my_b(&cfg, &db));
+            }
+            for what in [
+                Capture::Plain,
+                Capture::Prepared,
+                Capture::Journal,
+                Capture::OneTransaction,
+            ] {
+                if cfg.wants("MY-C") {
+                    let n = cfg.ops(10_000);
+                    let pair = capture::my_c(&cfg, &db, what, n, cfg.rounds(2));
+                    let label = capture_label("MY-C", what, n);
+                    if let Capture::OneTransaction = what {
+                        notes.push(format!(
+                            "MY-C: the trigger adds {:.1} µs per updated row (in one \
+                             transaction)",
+                            capture::added_micros(&pair)
+                        ));
+                    }
+                    lines.push(Line::from_pair(label, "mysql", &pair, None));
+                }
             }
             if cfg.wants("MY-N") {
                 let family = concurrency::my_n(&cfg, &db);

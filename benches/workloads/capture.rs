@@ -1,4 +1,4 @@
-//! Capture mode: C, C-B and PG-C.
+//! Capture mode: C, C-B, PG-C and MY-C.
 //!
 //! C and PG-C (capture mode) are W1 with the accounts table captured on the recorded side:
 //! the same plain Diesel update (the cost of the trigger), or `Journal::update` (recover's call
@@ -11,6 +11,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use recover::Journal;
 
+#[cfg(feature = "mysql")]
+use crate::harness::mysql::Database;
 #[cfg(feature = "postgres")]
 use crate::harness::postgres::Schema;
 use crate::harness::sqlite::{SqliteDb, WAL_NORMAL};
@@ -189,6 +191,21 @@ pub fn pg_c(cfg: &Config, schema: &Schema, what: Capture, ops: usize, rounds: us
     measure(&name, ops, cfg.ops(500).min(ops), rounds, |side, n| {
         let updates = random_updates(&mut Rng::new(1), n);
         let conn = &mut schema.fresh();
+        if side == Side::Recorded {
+            recover::capture::<Account>(conn).expect("capture");
+        }
+        capture_round!(conn, &journal, what, side, &updates)
+    })
+}
+
+/// MY-C: PG-C on MySQL/MariaDB (no target yet: issue 17 asks for the figure).
+#[cfg(feature = "mysql")]
+pub fn my_c(cfg: &Config, db: &Database, what: Capture, ops: usize, rounds: usize) -> Pair {
+    let journal = Journal::new();
+    let name = format!("MY-C {what:?}");
+    measure(&name, ops, cfg.ops(500).min(ops), rounds, |side, n| {
+        let updates = random_updates(&mut Rng::new(1), n);
+        let conn = &mut db.fresh();
         if side == Side::Recorded {
             recover::capture::<Account>(conn).expect("capture");
         }
