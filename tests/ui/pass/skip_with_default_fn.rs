@@ -1,4 +1,3 @@
-use diesel::prelude::*;
 use recover::Recoverable;
 
 diesel::table! {
