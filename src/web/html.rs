@@ -39,7 +39,7 @@ padding:.3rem;box-sizing:border-box}code{overflow-wrap:anywhere}
 /// without it).
 const SCRIPT: &str = "for(const t of document.querySelectorAll('time[datetime]')){\
 const d=new Date(t.getAttribute('datetime'));if(!isNaN(d)){t.title=t.textContent;\
-t.textContent=d.toLocaleString();}}";
+t.textContent=d.toLocaleString(undefined,{timeZoneName:'short'});}}";
 
 /// Where the router is mounted, and the nonce that lets this response's own script run.
 #[derive(Clone)]
@@ -243,6 +243,18 @@ fn op(e: &JournalEntry) -> String {
 
 /// One entry: what, who, why, when, and the columns it changed, old beside new.
 fn entry<C: JournalConn>(ctx: &Ctx, e: &JournalEntry, heading: bool, restore: bool) -> Markup {
+    entry_of::<C>(ctx, e, heading, restore, true)
+}
+
+/// [`entry`]; `linked`: with a link to its changeset (not in a confirmation's preview, whose
+/// changeset does not exist until it is confirmed).
+fn entry_of<C: JournalConn>(
+    ctx: &Ctx,
+    e: &JournalEntry,
+    heading: bool,
+    restore: bool,
+    linked: bool,
+) -> Markup {
     let all = columns::<C>(&e.entity, &[e.before.as_ref(), e.after.as_ref()]);
     let diff_rows = |only_changed: bool| {
         html! {
@@ -269,7 +281,9 @@ fn entry<C: JournalConn>(ctx: &Ctx, e: &JournalEntry, heading: bool, restore: bo
                 }
                 span { "by " (e.actor.as_deref().unwrap_or("(no actor)")) }
                 span { (time(e.recorded_at)) }
-                a href=(ctx.changeset_url(e.changeset)) { "changeset " (e.changeset.get()) }
+                @if linked {
+                    a href=(ctx.changeset_url(e.changeset)) { "changeset " (e.changeset.get()) }
+                }
             }
             @if let Some(reason) = &e.reason {
                 p.reason { "Reason: " (reason) }
@@ -405,7 +419,7 @@ pub(super) fn table<C: JournalConn>(
 pub(super) fn timeline<C: JournalConn>(
     ctx: &Ctx,
     key: &Key<C>,
-    versions: i64,
+    (versions, redoable): (i64, bool),
     entries: &[JournalEntry],
     more: bool,
     before: Option<i64>,
@@ -427,7 +441,7 @@ pub(super) fn timeline<C: JournalConn>(
         @if versions > 0 {
             div.actions {
                 a.button #undo href=(action("undo")) { "Undo the newest change" }
-                a.button #redo href=(action("redo")) { "Redo" }
+                @if redoable { a.button #redo href=(action("redo")) { "Redo" } }
             }
         }
         // Every version but the current one can be restored.
@@ -618,6 +632,14 @@ pub(super) fn confirm<C: JournalConn>(
             ],
         ),
     };
+    // Where Cancel leads: the row's timeline, or the changeset's page.
+    let back = match action {
+        Action::Undo(k) | Action::Redo(k) | Action::Undelete(k) => {
+            ctx.entity_url(k.entity(), k.text())
+        }
+        Action::Restore(k, _) => ctx.entity_url(k.entity(), k.text()),
+        Action::UndoChangeset(id) => ctx.changeset_url(*id),
+    };
     let status = if conflicted.is_some() {
         StatusCode::CONFLICT
     } else {
@@ -631,19 +653,23 @@ pub(super) fn confirm<C: JournalConn>(
             h2 { "What it will change" }
             @if would.is_empty() { p { "Nothing to change." } }
             @if more { p { "Its first " (would.len()) " entries:" } }
-            @for e in &would { (entry::<C>(ctx, e, true, false)) }
+            @for e in &would { (entry_of::<C>(ctx, e, true, false, false)) }
         }
         form method="post" action=(ctx.url("/apply", &[])) #confirm-form {
             @for (name, v) in &hidden { input type="hidden" name=(name) value=(v); }
             input type="hidden" name="token" value=(form.token);
             label { "Reason (stored in the journal): "
                 input type="text" name="reason" value=(form.reason) maxlength="500"; }
-            label {
-                input type="checkbox" name="force" value="1" checked[form.force];
-                " Force: overwrite the row even if it was changed outside recover"
+            // Only where it would change something: after a conflict.
+            @if conflicted.is_some() || form.force {
+                label {
+                    input type="checkbox" name="force" value="1" checked[form.force];
+                    " Force: overwrite the row even if it was changed outside recover"
+                }
             }
             div.actions {
                 button.primary #confirm type="submit" { (verb) }
+                a.button #cancel href=(back) { "Cancel" }
             }
         }
     };

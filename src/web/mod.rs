@@ -364,7 +364,17 @@ async fn timeline<C: JournalConn>(
         }
         let (entries, more) = page(dynamic::log(conn, &filter)?, n);
         let versions = key.versions(conn)?;
-        Ok(html::timeline(&ctx, &key, versions, &entries, more, before))
+        // Whether there is an undone change to redo: tried, and rolled back.
+        let redoable = versions > 0
+            && dynamic::dry_run(conn, |conn| Journal::new().redo_key(conn, &key)).is_ok();
+        Ok(html::timeline(
+            &ctx,
+            &key,
+            (versions, redoable),
+            &entries,
+            more,
+            before,
+        ))
     })
     .await
 }
