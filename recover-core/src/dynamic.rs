@@ -207,6 +207,12 @@ impl<C: JournalConn> Key<C> {
     pub fn versions(&self, conn: &mut C) -> Result<i64, Error> {
         Ok(conn.count_entries(self.entity(), &self.text)?)
     }
+
+    /// The row stored now under this key, as an image (a JSON object keyed by column, in
+    /// recover's encoding); `None` when there is no such row.
+    pub fn current(&self, conn: &mut C) -> Result<Option<Map<String, Value>>, Error> {
+        self.model.registration.stored(conn, &self.text)
+    }
 }
 
 /// The state [`Journal::restore_key`](crate::Journal::restore_key) brings an entity to.

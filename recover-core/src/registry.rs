@@ -107,6 +107,18 @@ impl<C: JournalConn> Registration<C> {
         revert::restore(conn, rec, &self.ops, key, at)
     }
 
+    /// The row stored under this canonical key text, as a parsed image.
+    pub(crate) fn stored(
+        &self,
+        conn: &mut C,
+        key: &str,
+    ) -> Result<Option<Map<String, Value>>, Error> {
+        self.ops
+            .load(conn, 0, key)?
+            .map(|image| crate::image::parse(0, &image))
+            .transpose()
+    }
+
     /// Restores every entity of the model changed since `t` to its state at `t`.
     pub(crate) fn restore_table(
         &self,

@@ -415,11 +415,21 @@ pub(super) fn table<C: JournalConn>(
     View::page(StatusCode::OK, model.entity(), body)
 }
 
+/// What a timeline says of its entity now.
+pub(super) struct State {
+    /// Its journal entries.
+    pub versions: i64,
+    /// Whether an undone change can be redone.
+    pub redoable: bool,
+    /// The stored row, as an image; `None`: no row has this key now.
+    pub current: Option<Map<String, Value>>,
+}
+
 /// `/t/{table}/entity`: an entity's timeline.
 pub(super) fn timeline<C: JournalConn>(
     ctx: &Ctx,
     key: &Key<C>,
-    (versions, redoable): (i64, bool),
+    state: &State,
     entries: &[JournalEntry],
     more: bool,
     before: Option<i64>,
@@ -437,11 +447,24 @@ pub(super) fn timeline<C: JournalConn>(
     let path = format!("/t/{}/entity", segment(key.entity()));
     let body = html! {
         h1 { a href=(ctx.table_url(key.entity())) { (key.entity()) } " " code { (key.text()) } }
-        p { (versions) " entries, newest first." }
-        @if versions > 0 {
+        @match &state.current {
+            Some(row) => {
+                h2 #now { "Now" }
+                div.scroll {
+                    table.image #current {
+                        @for c in columns::<C>(key.entity(), &[Some(row)]) {
+                            tr data-column=(c) { th scope="row" { (c) } td { (value(Some(row), &c)) } }
+                        }
+                    }
+                }
+            }
+            None => p #now { "Now: no row has this key." }
+        }
+        p { (state.versions) " entries, newest first." }
+        @if state.versions > 0 {
             div.actions {
                 a.button #undo href=(action("undo")) { "Undo the newest change" }
-                @if redoable { a.button #redo href=(action("redo")) { "Redo" } }
+                @if state.redoable { a.button #redo href=(action("redo")) { "Redo" } }
             }
         }
         // Every version but the current one can be restored.

@@ -367,14 +367,12 @@ async fn timeline<C: JournalConn>(
         // Whether there is an undone change to redo: tried, and rolled back.
         let redoable = versions > 0
             && dynamic::dry_run(conn, |conn| Journal::new().redo_key(conn, &key)).is_ok();
-        Ok(html::timeline(
-            &ctx,
-            &key,
-            (versions, redoable),
-            &entries,
-            more,
-            before,
-        ))
+        let state = html::State {
+            versions,
+            redoable,
+            current: key.current(conn)?,
+        };
+        Ok(html::timeline(&ctx, &key, &state, &entries, more, before))
     })
     .await
 }
