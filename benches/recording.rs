@@ -11,7 +11,7 @@
 //!
 //! Environment:
 //! - `RECOVER_BENCH`: workloads to run, comma separated (`W1`, `W1-FULL`, `W2`, `W3`, `W4`,
-//!   `B`, `C`, `C-B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `PG-C`, `PG-N`, `MY-B`, `MY-C`, `MY-N`;
+//!   `B`, `C`, `C-B`, `H`, `T`, `PG-W1`, `PG-W2`, `PG-B`, `PG-C`, `PG-N`, `MY-B`, `MY-C`, `MY-N`, `RB`;
 //!   `PG` = every PostgreSQL one, `MY` = every MySQL one, `SQLITE` = every SQLite one).
 //!   Default: all.
 //! - `RECOVER_BENCH_SCALE`: multiplies every operation count and journal size (default 1).
@@ -64,6 +64,8 @@ use crate::harness::{median, ops_per_sec, print_table, short_count, Config, Line
 use crate::workloads::capture::{self, capture_label, Capture};
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 use crate::workloads::concurrency;
+#[cfg(feature = "postgres")]
+use crate::workloads::rebuild;
 use crate::workloads::{bulk, history, single, table, undo};
 
 fn cpu_model() -> String {
@@ -168,7 +170,8 @@ fn main() {
         || cfg.wants("PG-W2")
         || cfg.wants("PG-B")
         || cfg.wants("PG-C")
-        || cfg.wants("PG-N");
+        || cfg.wants("PG-N")
+        || cfg.wants("RB");
     match (&cfg.pg_url, wants_pg) {
         (None, _) | (_, false) => {
             if wants_pg {
@@ -215,6 +218,9 @@ fn main() {
             }
             if cfg.wants("PG-B") {
                 lines.extend(bulk::pg_b(&cfg, &schema));
+            }
+            if cfg.wants("RB") {
+                notes.push(rebuild::sqlite_to_pg(&cfg, &schema));
             }
             if cfg.wants("PG-N") {
                 let family = concurrency::pg_n(&cfg, &schema);

@@ -38,6 +38,20 @@ impl Schema {
         conn
     }
 
+    /// A new connection to a fresh schema with an empty accounts table and no journal (what
+    /// `recover::rebuild` fills).
+    pub fn empty(&self) -> PgConnection {
+        let mut conn = PgConnection::establish(&self.url)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e}", self.url));
+        let s = &self.name;
+        conn.batch_execute(&format!(
+            "SET client_min_messages = warning; DROP SCHEMA IF EXISTS {s} CASCADE; \
+             CREATE SCHEMA {s}; SET search_path TO {s}; {ACCOUNTS_DDL}"
+        ))
+        .expect("empty schema");
+        conn
+    }
+
     /// Another connection to the schema [`Schema::fresh`] made (for concurrent writers).
     pub fn connect(&self) -> PgConnection {
         let mut conn = PgConnection::establish(&self.url)

@@ -5,6 +5,8 @@ pub mod capture;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod concurrency;
 pub mod history;
+#[cfg(feature = "postgres")]
+pub mod rebuild;
 pub mod single;
 pub mod table;
 pub mod undo;
