@@ -75,7 +75,8 @@ pub(crate) struct CarryOf<C> {
     pub redacted_columns: fn(&mut C, &str, &str) -> QueryResult<Vec<String>>,
     /// Whether a redaction with this id is stored.
     pub redaction_exists: fn(&mut C, i64) -> QueryResult<bool>,
-    pub insert_entry: fn(&mut C, &EntryRow) -> QueryResult<()>,
+    /// Inserts entries as they are (seqs included), in multi-row statements.
+    pub insert_entries: fn(&mut C, &[&EntryRow]) -> QueryResult<()>,
     pub insert_changeset: fn(&mut C, &ChangesetRow) -> QueryResult<()>,
     pub insert_redaction: fn(&mut C, &RedactionRow) -> QueryResult<()>,
     /// Up to `limit` entries with a seq above the given one that are their entity's newest and
@@ -188,27 +189,34 @@ macro_rules! shared {
             diesel::select(diesel::dsl::exists(r::table.find(id))).get_result(conn)
         }
 
-        fn insert_entry(conn: &mut $conn, e: &EntryRow) -> QueryResult<()> {
-            diesel::insert_into(j::table)
-                .values((
-                    j::seq.eq(e.seq),
-                    j::changeset_id.eq(e.changeset_id),
-                    j::entity.eq(&e.entity),
-                    (
-                        j::entity_key.eq(&e.entity_key),
-                        j::op.eq(&e.op),
-                        j::before_image.eq(e.before_image.as_deref()),
-                        j::after_image.eq(e.after_image.as_deref()),
-                        j::undoes.eq(e.undoes),
-                        j::undo_next.eq(e.undo_next),
-                        j::redo_next.eq(e.redo_next),
-                        j::actor.eq(e.actor.as_deref()),
-                        j::reason.eq(e.reason.as_deref()),
-                        j::recorded_at.eq(e.recorded_at),
-                    ),
-                ))
-                .execute(conn)
-                .map(drop)
+        fn insert_entries(conn: &mut $conn, entries: &[&EntryRow]) -> QueryResult<()> {
+            // 13 bind parameters a row: 500 rows stay under every backend's limit.
+            for chunk in entries.chunks(500) {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|e| {
+                        (
+                            j::seq.eq(e.seq),
+                            j::changeset_id.eq(e.changeset_id),
+                            j::entity.eq(&e.entity),
+                            (
+                                j::entity_key.eq(&e.entity_key),
+                                j::op.eq(&e.op),
+                                j::before_image.eq(e.before_image.as_deref()),
+                                j::after_image.eq(e.after_image.as_deref()),
+                                j::undoes.eq(e.undoes),
+                                j::undo_next.eq(e.undo_next),
+                                j::redo_next.eq(e.redo_next),
+                                j::actor.eq(e.actor.as_deref()),
+                                j::reason.eq(e.reason.as_deref()),
+                                j::recorded_at.eq(e.recorded_at),
+                            ),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(j::table).values(rows).execute(conn)?;
+            }
+            Ok(())
         }
 
         fn insert_changeset(conn: &mut $conn, row: &ChangesetRow) -> QueryResult<()> {
@@ -266,7 +274,7 @@ macro_rules! shared {
             changesets_in,
             redacted_columns,
             redaction_exists,
-            insert_entry,
+            insert_entries,
             insert_changeset,
             insert_redaction,
             newest_entries,

@@ -186,9 +186,11 @@ fn write_entries<C: JournalConn>(
             .into_iter()
             .map(|e| e.seq)
             .collect();
-        for entry in entries.iter().filter(|e| !stored.contains(&e.seq)) {
-            (sql.insert_entry)(conn, entry)?;
-        }
+        let new: Vec<&EntryRow> = entries
+            .iter()
+            .filter(|e| !stored.contains(&e.seq))
+            .collect();
+        (sql.insert_entries)(conn, &new)?;
         Ok(((entries.len() - stored.len()) as u64, stored.len() as u64))
     })?;
     summary.entries += written;
