@@ -719,34 +719,62 @@ fn prune<C: JournalConn>(ui: &mut Ui<'_>, conn: &mut C, args: &PruneArgs) -> Res
         policy = policy.keep_since(*t);
     }
     let journal = Journal::new();
-    let would = dynamic::dry_run(conn, |conn| journal.prune(conn, &policy))?;
+    // The entries each linked table loses: counted before and after, in the dry run's
+    // transaction, which is rolled back.
+    let would = dynamic::dry_run(conn, |conn| {
+        let before = table_entries(conn)?;
+        let report = journal.prune(conn, &policy)?;
+        let after = table_entries(conn)?;
+        let tables: Vec<(&str, i64)> = before
+            .iter()
+            .zip(&after)
+            .map(|(&(table, b), &(_, a))| (table, b - a))
+            .filter(|&(_, removed)| removed > 0)
+            .collect();
+        Ok((report.removed, tables))
+    })?;
     let report = |ui: &mut Ui<'_>, dry_run: bool, applied: bool, removed: usize| {
+        let tables = &would.1;
         if ui.json {
+            let by_table: Map<String, Value> = tables
+                .iter()
+                .map(|&(table, n)| (table.to_owned(), json!(n)))
+                .collect();
             ui.line(&json!({
                 "command": "prune",
                 "dry_run": dry_run,
                 "applied": applied,
                 "removed": removed,
+                "by_table": by_table,
             }))
         } else {
             let verb = if applied { "removed" } else { "would remove" };
-            writeln!(ui.out, "{verb} {removed} journal entries")
+            writeln!(ui.out, "{verb} {removed} journal entries")?;
+            for (table, n) in tables {
+                writeln!(ui.out, "  {table}: {n}")?;
+            }
+            Ok(())
         }
     };
     if confirm.dry_run {
-        report(ui, true, false, would.removed)?;
+        report(ui, true, false, would.0)?;
         return Ok(Status::Ok);
     }
     if !ui.json {
-        report(ui, false, false, would.removed)?;
+        report(ui, false, false, would.0)?;
     }
-    confirmed(
-        confirm.yes,
-        &format!("remove {} journal entries", would.removed),
-    )?;
+    confirmed(confirm.yes, &format!("remove {} journal entries", would.0))?;
     let done = journal.prune(conn, &policy)?;
     report(ui, false, true, done.removed)?;
     Ok(Status::Ok)
+}
+
+/// The journal entries of each linked table, by table name.
+fn table_entries<C: JournalConn>(conn: &mut C) -> Result<Vec<(&'static str, i64)>, Error> {
+    dynamic::models::<C>()
+        .into_iter()
+        .map(|model| Ok((model.entity(), model.counts(conn)?.entries)))
+        .collect()
 }
 
 /// `export`: the journal as JSON Lines, to a file or standard output, and the position the

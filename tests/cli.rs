@@ -754,12 +754,20 @@ fn check_and_prune<C: TestDb>(db: &mut Db<C>) {
     assert_eq!(check.status, PROBLEMS, "{check:?}");
     assert!(check.stdout.contains("accounts 1"), "{check:?}");
 
+    // Which tables lose how many, shown before anything is removed.
+    let dry = db.cli(&["prune", "--keep-last", "1", "--dry-run"]);
+    assert_eq!(dry.status, OK, "{dry:?}");
+    assert!(
+        dry.stdout
+            .contains("would remove 2 journal entries\n  accounts: 2\n"),
+        "{dry:?}"
+    );
     let prune = db.cli(&["--format", "json", "prune", "--keep-last", "1", "--yes"]);
     assert_eq!(prune.status, OK, "{prune:?}");
     let prune = prune.one();
     assert_eq!(
-        (&prune["applied"], &prune["removed"]),
-        (&json!(true), &json!(2))
+        (&prune["applied"], &prune["removed"], &prune["by_table"]),
+        (&json!(true), &json!(2), &json!({"accounts": 2}))
     );
     assert_eq!(db.conn().journal_rows().len(), 3);
     let keeps_all = db.cli(&["prune", "--yes"]);
