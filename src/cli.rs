@@ -1024,7 +1024,21 @@ fn rebuild<C: JournalConn>(
         writeln!(ui.out, "{what}")?;
     }
     confirmed(args.yes, &what)?;
-    let summary = recover_core::rebuild(conn, open_export(&args.file)?, at)?;
+    let show = !ui.json && io::stderr().is_terminal();
+    let total = checked.entries;
+    let summary =
+        recover_core::rebuild_with_progress(conn, open_export(&args.file)?, at, |so_far| {
+            if show {
+                eprint!(
+                    "\r{} of at most {total} entries, {} rows written",
+                    so_far.entries + so_far.skipped,
+                    so_far.rows
+                );
+            }
+        })?;
+    if show {
+        eprintln!();
+    }
     if ui.json {
         ui.line(&json!({
             "command": "rebuild",

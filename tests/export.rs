@@ -430,3 +430,26 @@ fn out_of_order_commits_on_mysql() {
     let reopen = fresh.reopen.as_ref().unwrap();
     out_of_order(reopen(), reopen(), reopen());
 }
+
+/// `rebuild_with_progress` reports what it has written after each batch, ending with the
+/// summary it returns.
+#[test]
+fn rebuild_reports_its_progress() {
+    let mut source = sqlite_memory("progress", true);
+    history(&mut source.conn);
+    let (file, exported) = export_all(&mut source.conn);
+    let mut target = sqlite_memory("progress_target", false);
+    let mut seen = Vec::new();
+    let last = source.conn.journal_rows().last().unwrap().seq as usize;
+    let summary =
+        recover::rebuild_with_progress(&mut target.conn, &file[..], At::Version(last), |s| {
+            seen.push(*s)
+        })
+        .unwrap();
+    assert_eq!(seen.last(), Some(&summary));
+    assert_eq!(summary.entries, exported.entries);
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].entries <= w[1].entries && w[0].rows <= w[1].rows));
+    assert_eq!(rows(&mut target.conn), rows(&mut source.conn));
+}

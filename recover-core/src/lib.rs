@@ -64,7 +64,7 @@ pub use image::ImageColumn;
 pub use journal::Journal;
 pub use model::{BulkChanges, BulkFilter, Recoverable, RowStore};
 pub use prune::{PruneReport, Retention};
-pub use rebuild::{rebuild, RebuildSummary};
+pub use rebuild::{rebuild, rebuild_with_progress, RebuildSummary};
 pub use redact::RedactReport;
 pub use revert::At;
 pub use table::Progress;

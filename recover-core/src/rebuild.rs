@@ -65,6 +65,17 @@ pub fn rebuild<C: JournalConn>(
     reader: impl Read,
     at: At,
 ) -> Result<RebuildSummary, Error> {
+    rebuild_with_progress(conn, reader, at, |_| {})
+}
+
+/// [`rebuild`], calling `progress` with what it has written so far after each batch (each
+/// transaction): for a progress bar.
+pub fn rebuild_with_progress<C: JournalConn>(
+    conn: &mut C,
+    reader: impl Read,
+    at: At,
+    mut progress: impl FnMut(&RebuildSummary),
+) -> Result<RebuildSummary, Error> {
     install(conn)?;
     let sql = C::pick::<Carry>();
     let mut lines = ExportReader::new(reader);
@@ -105,6 +116,7 @@ pub fn rebuild<C: JournalConn>(
                 entries.push(EntryRow::from(entry));
                 if entries.len() >= BATCH {
                     write_entries(conn, &mut entries, &mut summary)?;
+                    progress(&summary);
                 }
             }
             Line::Changeset(changeset) if includes(at, changeset.id, changeset.recorded_at) => {
@@ -115,10 +127,12 @@ pub fn rebuild<C: JournalConn>(
         }
         if changesets.len() >= BATCH {
             write_changesets(conn, &mut changesets, &mut summary)?;
+            progress(&summary);
         }
     }
     write_entries(conn, &mut entries, &mut summary)?;
     write_changesets(conn, &mut changesets, &mut summary)?;
+    progress(&summary);
     // The rows: each entity's newest entry up to the point, as the rebuilt journal holds it.
     let mut after = i64::MIN;
     loop {
@@ -134,6 +148,7 @@ pub fn rebuild<C: JournalConn>(
             }
             Ok(written)
         })?;
+        progress(&summary);
     }
     // Redactions last: the rows are written from the images as exported.
     for redaction in redactions {
@@ -141,6 +156,7 @@ pub fn rebuild<C: JournalConn>(
             conn.atomically(Scope::Many, |conn| apply_redaction(conn, &redaction))?;
     }
     (sql.after_rebuild)(conn)?;
+    progress(&summary);
     Ok(summary)
 }
 
