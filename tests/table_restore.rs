@@ -82,6 +82,16 @@ fn conflicts_and_bad_input<C: TestDb>(conn: &mut C) {
         Journal::new().restore_table::<Account>(conn, At::Version(1)),
         Err(Error::Unsupported(_))
     ));
+    // The same by table name (what the command line calls): the same refusals.
+    let model = recover::dynamic::model::<C>("accounts").unwrap();
+    assert!(matches!(
+        Journal::new().restore_table_of(conn, model, At::Version(1), |_| {}),
+        Err(Error::Unsupported(_))
+    ));
+    match Journal::new().restore_table_of(conn, model, At::Time(t), |_| {}) {
+        Err(Error::TableConflict { conflicts, .. }) => assert_eq!(conflicts.len(), 2),
+        other => panic!("expected a table conflict, got {other:?}"),
+    }
     let long_ago = chrono::Utc::now() - chrono::Duration::days(365);
     assert!(matches!(
         Journal::new().restore_table::<Account>(conn, At::Time(long_ago)),

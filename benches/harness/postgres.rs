@@ -24,14 +24,7 @@ impl Schema {
     /// A new connection to a fresh schema with the accounts table (1,000 rows) and the
     /// journal tables.
     pub fn fresh(&self) -> PgConnection {
-        let mut conn = PgConnection::establish(&self.url)
-            .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e}", self.url));
-        let s = &self.name;
-        conn.batch_execute(&format!(
-            "SET client_min_messages = warning; DROP SCHEMA IF EXISTS {s} CASCADE; \
-             CREATE SCHEMA {s}; SET search_path TO {s}; {ACCOUNTS_DDL}"
-        ))
-        .expect("fresh schema");
+        let mut conn = self.empty();
         install_and_seed!(&mut conn);
         conn.batch_execute("VACUUM ANALYZE accounts")
             .expect("vacuum");

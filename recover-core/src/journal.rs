@@ -344,11 +344,7 @@ impl Journal {
         at: At,
         mut progress: impl FnMut(Progress),
     ) -> Result<ChangesetId, Error> {
-        let At::Time(t) = at else {
-            return Err(Error::Unsupported(
-                "restore_table takes At::Time: a version counts the entries of one entity",
-            ));
-        };
+        let t = table_instant(at)?;
         self.record(conn, Scope::Many, |conn, rec| {
             table::restore_table(conn, rec, &ModelOps::of::<T>(), t, &mut progress)
         })
@@ -363,11 +359,7 @@ impl Journal {
         at: At,
         mut progress: impl FnMut(Progress),
     ) -> Result<ChangesetId, Error> {
-        let At::Time(t) = at else {
-            return Err(Error::Unsupported(
-                "restore_table takes At::Time: a version counts the entries of one entity",
-            ));
-        };
+        let t = table_instant(at)?;
         self.record(conn, Scope::Many, |conn, rec| {
             dynamic::restore_table(conn, rec, model, t, &mut progress)
         })
@@ -519,4 +511,14 @@ fn retry_pause(attempt: u32) -> std::time::Duration {
         .finish();
     let factor = 0.5 + (random % 1_000) as f64 / 1_000.0;
     std::time::Duration::from_micros((base as f64 * factor) as u64)
+}
+
+/// The instant a table restore goes back to: only `At::Time` names one for a whole table.
+fn table_instant(at: At) -> Result<chrono::DateTime<chrono::Utc>, Error> {
+    match at {
+        At::Time(t) => Ok(t),
+        At::Version(_) => Err(Error::Unsupported(
+            "restore_table takes At::Time: a version counts the entries of one entity",
+        )),
+    }
 }
